@@ -1,0 +1,176 @@
+//! Packet sources: pcap/pcapng files (and stdin) now, live interfaces next.
+//!
+//! A source yields borrowed packets (timestamp, link type, bytes) one at a time;
+//! the pipeline's reader thread copies what it needs into batches. Nothing here
+//! knows about protocols. Errors name the file or interface and keep libpcap's
+//! own words, because a truncated or foreign file is something a person must fix.
+
+use std::path::{Path, PathBuf};
+
+use crate::time::PacketTime;
+
+/// Link-layer header type of a capture (a `LINKTYPE_*` value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LinkType(pub i32);
+
+impl LinkType {
+    pub const NULL: Self = Self(0);
+    pub const ETHERNET: Self = Self(1);
+    pub const PPP: Self = Self(9);
+    pub const RAW_OPENBSD: Self = Self(12);
+    pub const RAW_BSDOS: Self = Self(14);
+    pub const RAW: Self = Self(101);
+    pub const LOOP: Self = Self(108);
+    pub const LINUX_SLL: Self = Self(113);
+    pub const NFLOG: Self = Self(239);
+    pub const IPV4: Self = Self(228);
+    pub const IPV6: Self = Self(229);
+    pub const LINUX_SLL2: Self = Self(276);
+}
+
+/// One captured frame, borrowed from the source until the next call.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    pub time: PacketTime,
+    pub link: LinkType,
+    pub data: &'a [u8],
+    /// Length on the wire; larger than `data.len()` when the snaplen cut it.
+    pub wire_length: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{path}: cannot open: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error("{path}: bad capture filter {filter:?}: {message}")]
+    Filter {
+        path: PathBuf,
+        filter: String,
+        message: String,
+    },
+    #[error("{path}: read failed after {packets} packets: {message}")]
+    Read {
+        path: PathBuf,
+        packets: u64,
+        message: String,
+    },
+}
+
+/// A pcap or pcapng file read through libpcap; `-` reads standard input.
+pub struct FileSource {
+    capture: pcap::Capture<pcap::Offline>,
+    path: PathBuf,
+    link: LinkType,
+    packets: u64,
+    bytes: u64,
+}
+
+impl FileSource {
+    /// Opens `path` and applies the optional BPF `filter` (libpcap syntax).
+    pub fn open(path: &Path, filter: Option<&str>) -> Result<Self, CaptureError> {
+        // libpcap reads stdin when the name is exactly "-".
+        let mut capture = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
+            .map_err(|error| CaptureError::Open {
+                path: path.to_path_buf(),
+                message: describe_open_error(path, &error),
+            })?;
+        if let Some(filter) = filter {
+            capture
+                .filter(filter, true)
+                .map_err(|error| CaptureError::Filter {
+                    path: path.to_path_buf(),
+                    filter: filter.to_string(),
+                    message: error.to_string(),
+                })?;
+        }
+        let link = LinkType(capture.get_datalink().0);
+        Ok(Self {
+            capture,
+            path: path.to_path_buf(),
+            link,
+            packets: 0,
+            bytes: 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn link_type(&self) -> LinkType {
+        self.link
+    }
+
+    /// Approximate file bytes consumed so far (record headers included), for progress.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn packets_read(&self) -> u64 {
+        self.packets
+    }
+
+    /// The next packet, `Ok(None)` at a clean end of file.
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        match self.capture.next_packet() {
+            Ok(packet) => {
+                self.packets += 1;
+                self.bytes += 16 + u64::from(packet.header.caplen);
+                let time = PacketTime::from_secs_nanos(
+                    packet.header.ts.tv_sec,
+                    // Opened with nanosecond precision: tv_usec holds nanoseconds.
+                    packet.header.ts.tv_usec,
+                );
+                Ok(Some(Packet {
+                    time,
+                    link: self.link,
+                    data: packet.data,
+                    wire_length: packet.header.len,
+                }))
+            }
+            Err(pcap::Error::NoMorePackets) => Ok(None),
+            Err(error) => Err(CaptureError::Read {
+                path: self.path.clone(),
+                packets: self.packets,
+                message: error.to_string(),
+            }),
+        }
+    }
+}
+
+fn describe_open_error(path: &Path, error: &pcap::Error) -> String {
+    // libpcap's "unknown file format" is accurate but unhelpful to a person who
+    // passed a text file or a gzip by mistake.
+    let text = error.to_string();
+    if path.as_os_str() != "-" && !path.exists() {
+        return "no such file".to_string();
+    }
+    if text.contains("unknown file format") {
+        return format!("not a pcap or pcapng file ({text})");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_is_named_in_the_error() {
+        let error = FileSource::open(Path::new("/nonexistent/x.pcap"), None)
+            .err()
+            .expect("opening a missing file fails");
+        let text = error.to_string();
+        assert!(text.starts_with("/nonexistent/x.pcap: cannot open: no such file"), "{text}");
+    }
+
+    #[test]
+    fn text_file_is_reported_as_not_pcap() {
+        let dir = std::env::temp_dir().join(format!("tlstap-capture-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("notes.txt");
+        std::fs::write(&path, b"this is not a capture file at all\n").expect("write");
+        let text = FileSource::open(&path, None).err().expect("fails").to_string();
+        assert!(text.contains("not a pcap or pcapng file"), "{text}");
+    }
+}

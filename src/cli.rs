@@ -1,0 +1,173 @@
+//! Command line: argument definitions and the glue from arguments to the pipeline.
+//! Errors become text and exit codes here and in `main`, nowhere else.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use tlstap::output::{open_sink, RecordWriter};
+use tlstap::pipeline::{self, PipelineConfig};
+use tlstap::policy::{Networks, Policy};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tlstap",
+    version,
+    about = "Passive TLS handshake analyzer: one ECS-aligned NDJSON record per TLS session",
+    long_about = "tlstap watches TCP traffic without touching it, reassembles each connection's \
+TLS handshake (ClientHello, ServerHello, certificates, alerts) and writes one NDJSON record \
+per session with ECS field names (source.*, destination.*, network.*, tls.*) and tlstap.* extras.\n\n\
+TLS is recognised by content on any port. Records are written in packet order; the same \
+input gives the same records for any number of workers.",
+    after_help = "Examples:\n  tlstap read capture.pcap\n  tlstap read -f 'tcp port 443' -w 4 -o sessions.ndjson a.pcapng b.pcap\n  tcpdump -w - -i eth0 | tlstap read -"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyze pcap/pcapng files (several are read as one capture; '-' is stdin).
+    Read(ReadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Capture files, pcap or pcapng; '-' reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// BPF capture filter in libpcap syntax, e.g. 'tcp port 443 or tcp port 8443'.
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    pub filter: Option<String>,
+
+    /// Parser worker threads [default: available cores].
+    #[arg(short = 'w', long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// Where records go: '-' (stdout) or a file path (created or truncated; 'file:PATH' also works).
+    #[arg(short = 'o', long = "output", value_name = "DEST", default_value = "-")]
+    pub output: String,
+
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+
+    /// No summary on stderr at the end.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Never draw a progress bar (it is drawn only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalysisArgs {
+    /// Internal network (CIDR); repeatable. Replaces the default set: RFC 1918,
+    /// 100.64.0.0/10, fc00::/7, loopback and link-local. Decides network.direction.
+    #[arg(long = "internal", value_name = "CIDR")]
+    pub internal: Vec<String>,
+
+    /// Close a flow after this many seconds without packets (packet time).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub idle_timeout: u64,
+
+    /// Flows tracked per worker; the oldest is evicted (and counted) beyond this.
+    #[arg(long, value_name = "N", default_value_t = 131_072)]
+    pub max_flows: usize,
+
+    /// Handshake bytes accepted per direction; a longer handshake is reported with tlstap.truncated.
+    #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
+    pub max_handshake_bytes: usize,
+
+    /// Ignore VLAN ids when telling flows apart (by default the same 5-tuple on two VLANs is two flows).
+    #[arg(long)]
+    pub no_vlan_in_flow_key: bool,
+}
+
+impl AnalysisArgs {
+    pub fn policy(&self) -> Result<Policy> {
+        let mut policy = Policy::default();
+        if !self.internal.is_empty() {
+            let mut networks = Networks::empty();
+            for text in &self.internal {
+                networks.push(Networks::parse_block(text).context("--internal")?);
+            }
+            policy.internal = networks;
+        }
+        Ok(policy)
+    }
+
+    pub fn pipeline(&self, workers: Option<u16>, filter: Option<String>) -> Result<PipelineConfig> {
+        if self.max_flows == 0 {
+            bail!("--max-flows must be at least 1");
+        }
+        if self.max_handshake_bytes < 1024 {
+            bail!("--max-handshake-bytes must be at least 1024");
+        }
+        let mut config = PipelineConfig::default();
+        if let Some(workers) = workers {
+            config.workers = usize::from(workers);
+        }
+        config.filter = filter;
+        config.flow.max_flows = self.max_flows;
+        config.flow.idle_timeout = Duration::from_secs(self.idle_timeout.max(1));
+        config.flow.tls.max_handshake_bytes = self.max_handshake_bytes;
+        config.flow.tls.max_message_length = self.max_handshake_bytes;
+        config.key_on_encap = !self.no_vlan_in_flow_key;
+        Ok(config)
+    }
+}
+
+/// Runs `tlstap read`; returns the process exit code.
+pub fn read(args: ReadArgs) -> Result<i32> {
+    let policy = args.analysis.policy()?;
+    let config = args.analysis.pipeline(args.workers, args.filter.clone())?;
+    for file in &args.files {
+        if file.as_os_str() != "-" && !file.exists() {
+            bail!("{}: no such file", file.display());
+        }
+    }
+    let sink = open_sink(&args.output)?;
+    let mut writer = RecordWriter::new(sink);
+
+    let total: u64 = args
+        .files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let show_progress = !args.no_progress
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("CI").is_none();
+    let bar = if show_progress {
+        let bar = indicatif::ProgressBar::new(total.max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {wide_bar} {msg} ({eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let progress = |bytes: u64, packets: u64| {
+        bar.set_position(bytes);
+        bar.set_message(format!("{packets} packets"));
+    };
+    let outcome = pipeline::run_files(&args.files, &config, &policy, &mut writer, &progress);
+    bar.finish_and_clear();
+    if !args.quiet {
+        eprintln!("{}", outcome.stats.human_summary());
+    }
+    if let Some(error) = outcome.error {
+        return Err(error.into());
+    }
+    Ok(0)
+}

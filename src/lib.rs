@@ -1,0 +1,19 @@
+//! tlstap: a passive TLS handshake analyzer.
+//!
+//! The modules follow the data's path: `capture` (sources) → `decode` (link, IP,
+//! TCP/UDP) → `flow` (table, reassembly) → `tls` (records, handshake) → `x509`
+//! (certificate summaries) → `policy` (direction, findings) → `output` (ECS
+//! records, sinks). `pipeline` wires them onto threads and `stats` merges counters.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+#![deny(unsafe_code)]
+
+pub mod x509;
+pub mod capture;
+pub mod decode;
+pub mod time;
+pub mod flow;
+pub mod tls;
+pub mod output;
+pub mod pipeline;
+pub mod policy;
+pub mod stats;

@@ -1,0 +1,26 @@
+//! The `tlstap` binary: a thin layer over the library. Errors become one line
+//! on stderr and a non-zero exit here; a closed stdout is a clean exit.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Read(args) => cli::read(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            // One line: the context chain joined, e.g. "--internal: \"x\" is not a network".
+            let message = error
+                .chain()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ");
+            eprintln!("tlstap: error: {message}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Packet time: the one clock the analyzer judges by.
+//!
+//! Every stage after `capture` reasons in `PacketTime`, the capture timestamp, so
+//! a certificate is judged at the moment of its handshake and an offline run gives
+//! the same answer today and next year. The wall clock appears only where it must
+//! (live idle sweeps, stats intervals) and never through this type.
+
+use std::time::Duration;
+
+/// Capture timestamp in nanoseconds since the Unix epoch (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PacketTime(i64);
+
+impl PacketTime {
+    pub const ZERO: Self = Self(0);
+
+    pub const fn from_nanos(nanos: i64) -> Self {
+        Self(nanos)
+    }
+
+    pub fn from_secs_nanos(secs: i64, nanos: i64) -> Self {
+        Self(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+    }
+
+    pub const fn as_nanos(self) -> i64 {
+        self.0
+    }
+
+    pub const fn as_secs(self) -> i64 {
+        self.0.div_euclid(1_000_000_000)
+    }
+
+    /// Time elapsed since `earlier`; zero when the capture's clock went backwards.
+    pub fn since(self, earlier: PacketTime) -> Duration {
+        Duration::from_nanos(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
+    }
+
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        let nanos = i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(nanos))
+    }
+
+    /// RFC 3339 with microseconds, as ECS `@timestamp` wants: `2026-11-23T01:02:03.456789Z`.
+    pub fn to_rfc3339_micros(self) -> String {
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        );
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
+            .ok()
+            .and_then(|t| t.format(&format).ok())
+            .unwrap_or_else(|| "1970-01-01T00:00:00.000000Z".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_keeps_microseconds_and_utc() {
+        let t = PacketTime::from_secs_nanos(1_357_328_848, 549_370_123);
+        assert_eq!(t.to_rfc3339_micros(), "2013-01-04T19:47:28.549370Z");
+    }
+
+    #[test]
+    fn since_is_zero_when_clock_goes_backwards() {
+        let a = PacketTime::from_nanos(10);
+        let b = PacketTime::from_nanos(5);
+        assert_eq!(b.since(a), Duration::ZERO);
+        assert_eq!(a.since(b), Duration::from_nanos(5));
+    }
+}
