@@ -419,6 +419,10 @@ EOF
 q_mode() {
     local mode=$1 f=$2 port=$3 cond=$4; shift 4
     local out="" x
+    # a misspelt field would silently match nothing: record it, checked by queries_ok
+    for x in $( (grep -oE '(v|set|has)\("[^"]+"' <<<"$cond" || true) | sed -E 's/^[a-z]+\("//; s/"$//') "$@"; do
+        [[ " ${DUMP_FIELDS[*]} " == *" $x "* ]] || echo "unknown field '$x' in query: $cond" >>"$WORK/query-errors"
+    done
     for x in "$@"; do out+="${out:+ \"|\" }v(\"$x\")"; done
     dump "$f" "$port" "$mode" |
         awk -F'|' -v SRV="$SRV" -v CLI="$CLI" -v HRR="$HRR_RANDOM" "$AWK_LIB"$'\n'"{ if ($cond) print ${out:-\$1} }"
@@ -426,6 +430,7 @@ q_mode() {
 q()  { q_mode tls "$@"; }
 qh() { q_mode http "$@"; }
 count() { q "$@" | wc -l; }
+queries_ok() { [[ ! -s $WORK/query-errors ]] || die "bad tshark field queries: $(sort -u "$WORK/query-errors")"; }
 
 expect_eq() {                # expect_eq NAME WHAT ACTUAL EXPECTED
     [[ $3 == "$4" ]] || die "$1: $2 is '$3', expected '$4'"
@@ -474,8 +479,8 @@ ncerts() { local h=$1; [[ -z $h ]] && echo 0 || awk -F, '{print NF}' <<<"$h"; }
 # leaf_der HEXLIST OUTFILE
 leaf_der() { python3 -c 'import sys; open(sys.argv[2],"wb").write(bytes.fromhex(sys.argv[1].split(",")[0].replace(":","")))' "$1" "$2"; }
 
-x509_cn() {                  # x509_cn DER subject|issuer
-    openssl x509 -inform DER -in "$1" -noout -"$2" -nameopt multiline,utf8 |
+x509_cn() {                  # x509_cn CERT subject|issuer [DER|PEM]
+    openssl x509 -inform "${3:-DER}" -in "$1" -noout -"$2" -nameopt multiline,utf8 |
         awk -F' = ' '/commonName/ { print $2; exit }'
 }
 x509_fp() { openssl x509 -inform DER -in "$1" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d ':'; }
@@ -545,7 +550,9 @@ describe() {
         fp=$(x509_fp "$WORK/leaf.der")
         nb=$(x509_date "$WORK/leaf.der" startdate)
         na=$(x509_date "$WORK/leaf.der" enddate)
-        if [[ $ver == 0x0304 ]]; then n="$n (encrypted; seen with keylog)"; fi
+        if [[ $ver == 0x0304 ]]; then
+            special="$special; TLS 1.3: Certificate is encrypted, cert columns read with keylog/${name%.pcap*}.keylog"
+        fi
     fi
     if [[ -z $ver ]]; then vname="—"; n="—"; fi
     local size pkts
@@ -678,8 +685,8 @@ stop_capture tls-then-plaintext
 # 14. pcapng copy
 editcap -F pcapng "$OUT/tls13.pcap" "$OUT/tls13.pcapng"
 
-# drop empty keylogs (plaintext samples)
-find "$OUT/keylog" -type f -empty -delete
+# drop keylogs without any secret (plaintext samples, aborted handshakes)
+for k in "$OUT"/keylog/*.keylog; do grep -qv '^#' "$k" || rm -f "$k"; done
 
 # ================================================================ checks
 log "checking captures with tshark"
@@ -705,6 +712,7 @@ leaf() {                     # leaf NAME PORT -> writes $WORK/leaf.der
 chk_tls tls13 443 0x0304 2 "$SNI"
 check_http_both_ways "$O/tls13.pcap" 443 tls13
 expect_eq tls13 "ALPN offered" "$(q "$O/tls13.pcap" 443 'hs(1)' tls.handshake.extensions_alpn_str)" "h2,http/1.1"
+expect_eq tls13 "ALPN selected by server" "$(count "$O/tls13.pcap" 443 'from_srv() && set("tls.handshake.extensions_alpn_str")')" 0
 expect_eq tls13 "pcapng copy packets" "$(npackets "$O/tls13.pcapng")" "$(npackets "$O/tls13.pcap")"
 [[ $(head -c4 "$O/tls13.pcapng" | od -An -tx1 | tr -d ' ') == 0a0d0d0a ]] || die "tls13.pcapng is not pcapng"
 [[ $(head -c4 "$O/tls13.pcap" | od -An -tx1 | tr -d ' ') == d4c3b2a1 ]] || die "tls13.pcap is not classic pcap"
@@ -717,6 +725,10 @@ check_http_both_ways "$O/tls12-ecdhe.pcap" 443 tls12-ecdhe
 chk_tls tls12-client-cert 8443 0x0303 2 "$SNI"
 expect_eq tls12-client-cert "CertificateRequest" "$(count "$O/tls12-client-cert.pcap" 8443 'hs(13)')" 1
 expect_eq tls12-client-cert "client certificates" "$(ncerts "$(client_certs_hex "$O/tls12-client-cert.pcap" 8443)")" 2
+# certificate_authorities of the CertificateRequest, e.g. "id-at-commonName=tlstap Test Root CA,id-at-organizationName=..."
+CR_DNAMES=$(tshark -r "$O/tls12-client-cert.pcap" -n -d tcp.port==8443,tls -Y 'tls.handshake.type==13' -V 2>>"$LOGS/tshark.log" |
+    sed -n 's/^ *Distinguished Name: (\(.*\))$/\1/p' | paste -sd';' -)
+expect_eq tls12-client-cert "CertificateRequest CA names" "$(sed -n 's/.*id-at-commonName=\([^,;]*\).*/\1/p' <<<"$CR_DNAMES")" "tlstap Test Root CA"
 leaf_der "$(client_certs_hex "$O/tls12-client-cert.pcap" 8443)" "$WORK/client.der"
 expect_eq tls12-client-cert "client cert CN" "$(x509_cn "$WORK/client.der" subject)" client.internal
 expect_eq tls12-client-cert "CertificateVerify from client" "$(count "$O/tls12-client-cert.pcap" 8443 'hs(15) && from_cli()')" 1
@@ -817,15 +829,18 @@ expect_eq tls-then-plaintext "plaintext response (stream 1)" "$(qh "$f" 8443 'v(
 gap=$(syns "$f" | cut -f7 | awk 'NR==1{a=$1} NR==2{printf "%d", ($1-a)*1000}')
 expect_ge tls-then-plaintext "ms between connections" "$gap" 900
 
+queries_ok
+
 # ================================================================ manifest
 log "writing MANIFEST.md"
 PT='—'
-describe "$O/tls13.pcap" 443 "TLS 1.3, default cipher, chain leaf+intermediate" "ALPN offered, none selected (server has no ALPN); keylog/tls13.keylog decrypts it"
+describe "$O/tls13.pcap" 443 "TLS 1.3, default cipher, chain leaf+intermediate" "ALPN offered, none selected (no ALPN in EncryptedExtensions)"
 describe "$O/tls13.pcapng" 443 "same packets as tls13.pcap, pcapng format (editcap -F pcapng)" "pcapng"
 describe "$O/tls12-ecdhe.pcap" 443 "TLS 1.2 only, ECDHE-RSA with RSA-2048 leaf" "ServerKeyExchange named curve x25519"
-describe "$O/tls12-client-cert.pcap" 8443 "TLS 1.2 mutual TLS" "CertificateRequest (CA list: tlstap Test Root CA); client sends 2 certs: CN=client.internal (EKU clientAuth) + tlstap Test Intermediate CA, and CertificateVerify"
+leaf_der "$(client_certs_hex "$O/tls12-client-cert.pcap" 8443)" "$WORK/client.der"
+describe "$O/tls12-client-cert.pcap" 8443 "TLS 1.2 mutual TLS" "CertificateRequest (certificate_authorities: $CR_DNAMES); client sends $(ncerts "$(client_certs_hex "$O/tls12-client-cert.pcap" 8443)") certs: leaf CN=$(x509_cn "$WORK/client.der" subject) (EKU clientAuth, issuer CN=$(x509_cn "$WORK/client.der" issuer), SHA-256 $(x509_fp "$WORK/client.der"), $(x509_date "$WORK/client.der" startdate) .. $(x509_date "$WORK/client.der" enddate)) + intermediate, then CertificateVerify"
 describe "$O/tls13-hrr.pcap" 443 "TLS 1.3 with HelloRetryRequest" "client 1st key_share x25519 only; server (groups P-256) sends HRR selecting secp256r1 (0x0017); 2 ClientHellos"
-describe "$O/tls13-small-mtu.pcap" 443 "TLS 1.3 with lo MTU 600 (frames <= 614 bytes)" "ClientHello of $ch_len bytes (handshake length) reassembled from $ch_segs TCP segments; client offers ALL:@SECLEVEL=0 (TLS 1.2 suites too); long SNI"
+describe "$O/tls13-small-mtu.pcap" 443 "TLS 1.3 with lo MTU 600 (frames <= 614 bytes)" "ClientHello of $ch_len bytes (handshake length) reassembled from $ch_segs TCP segments; client offers ALL:COMPLEMENTOFALL:@SECLEVEL=0 (TLS 1.2 suites too), 14 ALPN ids and a long SNI (*.svc.internal)"
 describe "$O/tls12-rsa-static.pcap" 443 "TLS 1.2 static RSA key exchange" "no ServerKeyExchange, no forward secrecy"
 describe "$O/tls10.pcap" 443 "TLS 1.0 (SECLEVEL=0 on both sides)" "legacy protocol version"
 describe "$O/tls11.pcap" 443 "TLS 1.1 (SECLEVEL=0 on both sides)" "legacy protocol version"
@@ -877,7 +892,8 @@ manifest=$OUT/MANIFEST.md
     echo "  Good server leaf: CN=api.internal, SAN DNS:api.internal, DNS:*.svc.internal, IP:$SRV, RSA 2048, sha256, 90 days from the capture date."
     echo "- \`keylog/NAME.keylog\`: NSS key log written by s_client for each TLS capture (Wireshark: tls.keylog_file)."
     echo "  In TLS 1.3 the certificates are encrypted: the certificate columns for TLS 1.3 rows were read with that keylog"
-    echo "  and are NOT visible to a passive analyzer."
+    echo "  and are NOT visible to a passive analyzer. No keylog for plaintext-http-443 and the aborted handshakes"
+    echo "  (tls12-fallback-scsv-rejected, tls12-unknown-ca-alert): no traffic secrets were derived there."
     echo "- Validity: judge certificate dates against the capture time (first packet), not the wall clock: the good"
     echo "  leaves expire 90 days after the date above and the not-yet-valid leaf becomes valid 365 days after it."
     echo
@@ -907,6 +923,8 @@ manifest=$OUT/MANIFEST.md
     echo "file	holds	client_server	version	cipher	sni	alpn_offered	group	certs	leaf_cn	leaf_issuer_cn	leaf_sha256	leaf_not_before	leaf_not_after	special	packets	bytes"
     tr '|' '\t' <"$ROWS"
 } >"$OUT/MANIFEST.tsv"
+
+queries_ok
 
 # ================================================================ install into samples/
 log "installing into $DEST"

@@ -142,9 +142,8 @@ pub fn read(args: ReadArgs) -> Result<i32> {
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum();
-    let show_progress = !args.no_progress
-        && std::io::stderr().is_terminal()
-        && std::env::var_os("CI").is_none();
+    let show_progress =
+        !args.no_progress && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
     let bar = if show_progress {
         let bar = indicatif::ProgressBar::new(total.max(1));
         bar.set_style(

@@ -7,13 +7,13 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![deny(unsafe_code)]
 
-pub mod x509;
 pub mod capture;
 pub mod decode;
-pub mod time;
 pub mod flow;
-pub mod tls;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod stats;
+pub mod time;
+pub mod tls;
+pub mod x509;

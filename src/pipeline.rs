@@ -157,7 +157,14 @@ pub fn run_files(
             let limits = config.flow;
             let sweep_interval = config.sweep_interval;
             handles.push(scope.spawn(move || {
-                run_worker(worker, limits, sweep_interval, batch_rx, return_tx, output_tx)
+                run_worker(
+                    worker,
+                    limits,
+                    sweep_interval,
+                    batch_rx,
+                    return_tx,
+                    output_tx,
+                )
             }));
         }
         drop(output_tx);
@@ -165,7 +172,15 @@ pub fn run_files(
         let output = scope.spawn(|| run_output(output_rx, workers, policy, writer, &stop));
 
         let mut stats = Snapshot::default();
-        let read_error = read(paths, config, &worker_txs, &return_rxs, &stop, &mut stats, progress);
+        let read_error = read(
+            paths,
+            config,
+            &worker_txs,
+            &return_rxs,
+            &stop,
+            &mut stats,
+            progress,
+        );
         drop(worker_txs);
         let mut thread_failed = false;
         for handle in handles {
@@ -188,7 +203,9 @@ pub fn run_files(
         let error = if thread_failed {
             Some(PipelineError::Thread("worker or output stage panicked"))
         } else {
-            read_error.map(PipelineError::from).or(output_error.map(PipelineError::from))
+            read_error
+                .map(PipelineError::from)
+                .or(output_error.map(PipelineError::from))
         };
         RunOutcome {
             stats,
@@ -256,7 +273,8 @@ fn read(
                     } else {
                         0
                     };
-                    let key = FlowKey::new(source_endpoint, destination, decoded.transport, context);
+                    let key =
+                        FlowKey::new(source_endpoint, destination, decoded.transport, context);
                     let shard = (key.shard_hash(&hasher) % workers as u64) as usize;
                     if let Some(batch) = batches.get_mut(shard) {
                         let start = batch.arena.len();
@@ -418,37 +436,44 @@ fn run_output(
     let mut stats = Snapshot::default();
     let mut error: Option<OutputError> = None;
     let mut closed = false;
-    let mut release = |heap: &mut BinaryHeap<Reverse<Pending>>, below: u64, stats: &mut Snapshot| {
-        while heap.peek().is_some_and(|Reverse(p)| p.0.order.at < below || below == u64::MAX) {
-            let Some(Reverse(Pending(event))) = heap.pop() else {
-                break;
-            };
-            match &event.content {
-                FlowContent::Tls(summary) => {
-                    let version = summary
-                        .version()
-                        .and_then(crate::tls::ProtocolVersion::ecs_version)
-                        .unwrap_or("unknown");
-                    *stats.sessions_by_version.entry(version.to_string()).or_insert(0) += 1;
+    let mut release =
+        |heap: &mut BinaryHeap<Reverse<Pending>>, below: u64, stats: &mut Snapshot| {
+            while heap
+                .peek()
+                .is_some_and(|Reverse(p)| p.0.order.at < below || below == u64::MAX)
+            {
+                let Some(Reverse(Pending(event))) = heap.pop() else {
+                    break;
+                };
+                match &event.content {
+                    FlowContent::Tls(summary) => {
+                        let version = summary
+                            .version()
+                            .and_then(crate::tls::ProtocolVersion::ecs_version)
+                            .unwrap_or("unknown");
+                        *stats
+                            .sessions_by_version
+                            .entry(version.to_string())
+                            .or_insert(0) += 1;
+                    }
+                    FlowContent::Plaintext { .. } => stats.plaintext_records += 1,
                 }
-                FlowContent::Plaintext { .. } => stats.plaintext_records += 1,
-            }
-            if error.is_some() || closed {
-                continue;
-            }
-            match writer.write(&event, policy) {
-                Ok(()) => {}
-                Err(OutputError::Closed) => {
-                    closed = true;
-                    stop.store(true, Ordering::Relaxed);
+                if error.is_some() || closed {
+                    continue;
                 }
-                Err(e) => {
-                    error = Some(e);
-                    stop.store(true, Ordering::Relaxed);
+                match writer.write(&event, policy) {
+                    Ok(()) => {}
+                    Err(OutputError::Closed) => {
+                        closed = true;
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        error = Some(e);
+                        stop.store(true, Ordering::Relaxed);
+                    }
                 }
             }
-        }
-    };
+        };
     for message in messages.iter() {
         match message {
             WorkerMessage::Events {

@@ -161,7 +161,10 @@ mod tests {
             .err()
             .expect("opening a missing file fails");
         let text = error.to_string();
-        assert!(text.starts_with("/nonexistent/x.pcap: cannot open: no such file"), "{text}");
+        assert!(
+            text.starts_with("/nonexistent/x.pcap: cannot open: no such file"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -170,7 +173,10 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("notes.txt");
         std::fs::write(&path, b"this is not a capture file at all\n").expect("write");
-        let text = FileSource::open(&path, None).err().expect("fails").to_string();
+        let text = FileSource::open(&path, None)
+            .err()
+            .expect("fails")
+            .to_string();
         assert!(text.contains("not a pcap or pcapng file"), "{text}");
     }
 }

@@ -85,7 +85,11 @@ impl EncapPath {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Encap> + '_ {
-        self.layers.iter().take(usize::from(self.len)).flatten().copied()
+        self.layers
+            .iter()
+            .take(usize::from(self.len))
+            .flatten()
+            .copied()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -305,16 +309,15 @@ fn decode_ip(bytes: &[u8], encap: EncapPath) -> Result<Decoded<'_>, DecodeError>
     let destination = ip.destination_addr();
     match payload.ip_number {
         IpNumber::TCP => {
-            let tcp = etherparse::TcpSlice::from_slice(payload.payload).map_err(|error| {
-                match error {
+            let tcp =
+                etherparse::TcpSlice::from_slice(payload.payload).map_err(|error| match error {
                     etherparse::err::tcp::HeaderSliceError::Len(_) => {
                         DecodeError::Truncated(Layer::Tcp)
                     }
                     etherparse::err::tcp::HeaderSliceError::Content(_) => {
                         DecodeError::Malformed(Layer::Tcp)
                     }
-                }
-            })?;
+                })?;
             let mut flags = 0u8;
             for (set, bit) in [
                 (tcp.fin(), TcpFlags::FIN),

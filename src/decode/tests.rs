@@ -26,8 +26,14 @@ fn ethernet_ipv4_tcp_gives_endpoints_flags_and_payload() {
     let frame = tcp_v4_frame(&[], b"hello");
     let decoded = decode(LinkType::ETHERNET, &frame, &DecodeConfig::default()).expect("decodes");
     assert_eq!(decoded.source, "10.0.0.1".parse::<IpAddr>().expect("ip"));
-    assert_eq!(decoded.destination, "10.0.0.2".parse::<IpAddr>().expect("ip"));
-    assert_eq!((decoded.source_port, decoded.destination_port), (40000, 443));
+    assert_eq!(
+        decoded.destination,
+        "10.0.0.2".parse::<IpAddr>().expect("ip")
+    );
+    assert_eq!(
+        (decoded.source_port, decoded.destination_port),
+        (40000, 443)
+    );
     assert_eq!(decoded.transport, Transport::Tcp);
     assert_eq!(decoded.tcp.seq, 1000);
     assert!(decoded.tcp.flags.syn());

@@ -86,7 +86,13 @@ mod tests {
     fn context_and_transport_separate_flows() {
         let a = endpoint("10.0.0.1", 51000);
         let b = endpoint("10.0.0.2", 443);
-        assert_ne!(FlowKey::new(a, b, Transport::Tcp, 0), FlowKey::new(a, b, Transport::Tcp, 7));
-        assert_ne!(FlowKey::new(a, b, Transport::Tcp, 0), FlowKey::new(a, b, Transport::Udp, 0));
+        assert_ne!(
+            FlowKey::new(a, b, Transport::Tcp, 0),
+            FlowKey::new(a, b, Transport::Tcp, 7)
+        );
+        assert_ne!(
+            FlowKey::new(a, b, Transport::Tcp, 0),
+            FlowKey::new(a, b, Transport::Udp, 0)
+        );
     }
 }

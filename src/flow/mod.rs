@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 pub use key::{Endpoint, FlowKey};
-use reassembly::{PushOutcome, ReassemblyCounters, ReassemblyLimits, Reassembler};
+use reassembly::{PushOutcome, Reassembler, ReassemblyCounters, ReassemblyLimits};
 
 use crate::decode::{EncapPath, TcpSegment, Transport};
 use crate::time::PacketTime;
@@ -106,7 +106,10 @@ pub struct EmitOrder {
 pub enum FlowContent {
     Tls(Box<HandshakeSummary>),
     /// Not TLS; the first bytes each side sent (up to `plaintext_head_bytes`).
-    Plaintext { client_head: Vec<u8>, server_head: Vec<u8> },
+    Plaintext {
+        client_head: Vec<u8>,
+        server_head: Vec<u8>,
+    },
 }
 
 /// A finished session, ready for policy and output.
@@ -139,7 +142,9 @@ struct Tracker {
 #[derive(Debug)]
 enum FlowState {
     /// Seen, no payload yet: the SYN's sequence numbers only.
-    Opening { isn: [Option<u32>; 2] },
+    Opening {
+        isn: [Option<u32>; 2],
+    },
     Tracking(Box<Tracker>),
     /// Done, cut off or not TLS: only timestamps move.
     Bypass,
@@ -224,7 +229,13 @@ impl FlowTable {
         if expired {
             if let Some(flow) = self.flows.remove(&packet.key) {
                 self.counters.flows_timed_out += 1;
-                finish(flow, EndReason::IdleTimeout, packet.index, &mut self.counters, events);
+                finish(
+                    flow,
+                    EndReason::IdleTimeout,
+                    packet.index,
+                    &mut self.counters,
+                    events,
+                );
             }
         }
         if !self.flows.contains_key(&packet.key) {
@@ -266,7 +277,9 @@ impl FlowTable {
         };
         // SYN on a finished flow from the same initiator: port reuse, start over.
         if matches!(flow.state, FlowState::Bypass) {
-            let fresh_syn = packet.tcp.flags.syn() && !packet.tcp.flags.ack() && packet.source == flow.initiator;
+            let fresh_syn = packet.tcp.flags.syn()
+                && !packet.tcp.flags.ack()
+                && packet.source == flow.initiator;
             if !fresh_syn {
                 flow.last_seen = packet.time;
                 self.counters.packets_bypassed += 1;
@@ -299,7 +312,8 @@ impl FlowTable {
                 isn[side] = Some(packet.tcp.seq);
             }
             if packet.tcp.flags.rst() || packet.payload.is_empty() {
-                if packet.tcp.flags.rst() || (packet.tcp.flags.fin() && flow.packets[side ^ 1] > 0) {
+                if packet.tcp.flags.rst() || (packet.tcp.flags.fin() && flow.packets[side ^ 1] > 0)
+                {
                     // Closed without a byte of payload: nothing to report.
                     flow.state = FlowState::Bypass;
                     self.counters.flows_closed += 1;
@@ -341,7 +355,9 @@ impl FlowTable {
             &limits.reassembly,
             &mut counters.reassembly,
             |bytes| {
-                if limits.plaintext_head_bytes > 0 && heads[side].len() < limits.plaintext_head_bytes {
+                if limits.plaintext_head_bytes > 0
+                    && heads[side].len() < limits.plaintext_head_bytes
+                {
                     let take = (limits.plaintext_head_bytes - heads[side].len()).min(bytes.len());
                     heads[side].extend_from_slice(&bytes[..take]);
                 }
@@ -365,17 +381,30 @@ impl FlowTable {
             Verdict::NeedMore => None,
         };
         if let Some(reason) = end {
-            if matches!(reason, EndReason::ConnectionReset | EndReason::ConnectionClosed) {
+            if matches!(
+                reason,
+                EndReason::ConnectionReset | EndReason::ConnectionClosed
+            ) {
                 self.counters.flows_closed += 1;
             }
             let report_plaintext = verdict == Verdict::NotTls && limits.plaintext_head_bytes > 0;
-            emit(flow, reason, packet.index, report_plaintext, &mut self.counters, events);
+            emit(
+                flow,
+                reason,
+                packet.index,
+                report_plaintext,
+                &mut self.counters,
+                events,
+            );
         }
     }
 
     fn evict_oldest(&mut self, at: u64, events: &mut Vec<FlowEvent>) {
         while let Some((key, start)) = self.order.pop_front() {
-            let live = self.flows.get(&key).is_some_and(|flow| flow.start_index == start);
+            let live = self
+                .flows
+                .get(&key)
+                .is_some_and(|flow| flow.start_index == start);
             if live {
                 if let Some(flow) = self.flows.remove(&key) {
                     self.counters.flows_evicted += 1;
@@ -414,7 +443,13 @@ impl FlowTable {
         flows.sort_by_key(|flow| flow.start_index);
         self.order.clear();
         for flow in flows {
-            finish(flow, EndReason::EndOfCapture, at, &mut self.counters, events);
+            finish(
+                flow,
+                EndReason::EndOfCapture,
+                at,
+                &mut self.counters,
+                events,
+            );
         }
     }
 }
@@ -456,7 +491,14 @@ fn emit(
         (FlowContent::Tls(Box::new(summary)), swapped, reason)
     } else if report_plaintext {
         let [client_head, server_head] = tracker.heads;
-        (FlowContent::Plaintext { client_head, server_head }, false, reason)
+        (
+            FlowContent::Plaintext {
+                client_head,
+                server_head,
+            },
+            false,
+            reason,
+        )
     } else {
         return;
     };
@@ -490,7 +532,13 @@ fn emit(
     });
 }
 
-fn finish(mut flow: Flow, reason: EndReason, at: u64, counters: &mut Counters, events: &mut Vec<FlowEvent>) {
+fn finish(
+    mut flow: Flow,
+    reason: EndReason,
+    at: u64,
+    counters: &mut Counters,
+    events: &mut Vec<FlowEvent>,
+) {
     emit(&mut flow, reason, at, false, counters, events);
 }
 

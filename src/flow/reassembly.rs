@@ -129,7 +129,8 @@ impl Reassembler {
         deliver(bytes);
         if bytes.len() >= RECENT_BYTES {
             self.recent.clear();
-            self.recent.extend_from_slice(&bytes[bytes.len() - RECENT_BYTES..]);
+            self.recent
+                .extend_from_slice(&bytes[bytes.len() - RECENT_BYTES..]);
         } else {
             let overflow = (self.recent.len() + bytes.len()).saturating_sub(RECENT_BYTES);
             self.recent.drain(..overflow);
@@ -203,14 +204,20 @@ impl Reassembler {
         }
         counters.segments_out_of_order += 1;
         for (a, b) in pieces {
-            self.pending
-                .insert(a, data[(a - offset) as usize..(b - offset) as usize].to_vec());
+            self.pending.insert(
+                a,
+                data[(a - offset) as usize..(b - offset) as usize].to_vec(),
+            );
         }
         self.pending_bytes += new_bytes as usize;
         PushOutcome::Buffered
     }
 
-    fn drain_pending(&mut self, counters: &mut ReassemblyCounters, deliver: &mut impl FnMut(&[u8])) {
+    fn drain_pending(
+        &mut self,
+        counters: &mut ReassemblyCounters,
+        deliver: &mut impl FnMut(&[u8]),
+    ) {
         while let Some(entry) = self.pending.first_entry() {
             let start = *entry.key();
             if start > self.next {
@@ -237,9 +244,16 @@ impl Reassembler {
 mod tests {
     use super::*;
 
-    fn collect(r: &mut Reassembler, seq: u32, data: &[u8], counters: &mut ReassemblyCounters) -> (Vec<u8>, PushOutcome) {
+    fn collect(
+        r: &mut Reassembler,
+        seq: u32,
+        data: &[u8],
+        counters: &mut ReassemblyCounters,
+    ) -> (Vec<u8>, PushOutcome) {
         let mut out = Vec::new();
-        let outcome = r.push(seq, data, &ReassemblyLimits::default(), counters, |b| out.extend_from_slice(b));
+        let outcome = r.push(seq, data, &ReassemblyLimits::default(), counters, |b| {
+            out.extend_from_slice(b)
+        });
         (out, outcome)
     }
 
@@ -271,7 +285,10 @@ mod tests {
         let mut c = ReassemblyCounters::default();
         r.on_syn(0);
         collect(&mut r, 1, b"hello", &mut c);
-        assert_eq!(collect(&mut r, 1, b"hello", &mut c).1, PushOutcome::Duplicate);
+        assert_eq!(
+            collect(&mut r, 1, b"hello", &mut c).1,
+            PushOutcome::Duplicate
+        );
         assert_eq!(c.overlap_conflicts, 0);
         collect(&mut r, 1, b"jello", &mut c);
         assert_eq!(c.segments_retransmitted, 2);
@@ -326,7 +343,11 @@ mod tests {
         r.on_syn(0);
         for (i, seq) in [10u32, 20, 30].into_iter().enumerate() {
             let outcome = r.push(seq, b"x", &limits, &mut c, |_| {});
-            let expected = if i < 2 { PushOutcome::Buffered } else { PushOutcome::Dropped };
+            let expected = if i < 2 {
+                PushOutcome::Buffered
+            } else {
+                PushOutcome::Dropped
+            };
             assert_eq!(outcome, expected);
         }
         assert_eq!(c.segments_out_of_order_dropped, 1);

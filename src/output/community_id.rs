@@ -9,12 +9,12 @@ const IP_PROTOCOL_TCP: u8 = 6;
 const IP_PROTOCOL_UDP: u8 = 17;
 
 /// `1:<base64(sha1(seed, ordered endpoints, protocol, 0, ports))>` with seed 0.
-pub fn community_id_v1(
-    source: (IpAddr, u16),
-    destination: (IpAddr, u16),
-    tcp: bool,
-) -> String {
-    let protocol = if tcp { IP_PROTOCOL_TCP } else { IP_PROTOCOL_UDP };
+pub fn community_id_v1(source: (IpAddr, u16), destination: (IpAddr, u16), tcp: bool) -> String {
+    let protocol = if tcp {
+        IP_PROTOCOL_TCP
+    } else {
+        IP_PROTOCOL_UDP
+    };
     // The spec orders the pair so that the smaller address (then port) comes first.
     let (first, second) = if is_less(source, destination) {
         (source, destination)
@@ -29,7 +29,10 @@ pub fn community_id_v1(
     hasher.update(first.1.to_be_bytes());
     hasher.update(second.1.to_be_bytes());
     let digest = hasher.finalize();
-    format!("1:{}", base64::engine::general_purpose::STANDARD.encode(digest))
+    format!(
+        "1:{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 fn octets(ip: IpAddr) -> Vec<u8> {
@@ -57,11 +60,19 @@ mod tests {
     fn matches_the_specification_baselines() {
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         assert_eq!(
-            community_id_v1((ip("128.232.110.120"), 34855), (ip("66.35.250.204"), 80), true),
+            community_id_v1(
+                (ip("128.232.110.120"), 34855),
+                (ip("66.35.250.204"), 80),
+                true
+            ),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
         );
         assert_eq!(
-            community_id_v1((ip("66.35.250.204"), 80), (ip("128.232.110.120"), 34855), true),
+            community_id_v1(
+                (ip("66.35.250.204"), 80),
+                (ip("128.232.110.120"), 34855),
+                true
+            ),
             "1:LQU9qZlK+B5F3KDmev6m5PMibrg="
         );
         assert_eq!(

@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::flow::{FlowContent, FlowEvent};
 use crate::policy::Policy;
 use crate::tls::{
-    names, AlertEvent, Chain, ClientHelloSummary, DowngradeSentinel, HandshakeSummary, ProtocolVersion,
-    ServerHelloSummary,
+    names, AlertEvent, Chain, ClientHelloSummary, DowngradeSentinel, HandshakeSummary,
+    ProtocolVersion, ServerHelloSummary,
 };
 use crate::x509::{CertificateSummary, DistinguishedName};
 
@@ -307,7 +307,9 @@ fn version_label(value: u16) -> String {
     let version = ProtocolVersion(value);
     match (version.ecs_protocol(), version.ecs_version()) {
         _ if version.is_grease() => format!("grease-{}", hex16(value)),
-        (Some(protocol), Some(number)) if version.variant().is_none() => format!("{protocol}{number}"),
+        (Some(protocol), Some(number)) if version.variant().is_none() => {
+            format!("{protocol}{number}")
+        }
         _ => hex16(value),
     }
 }
@@ -364,7 +366,12 @@ fn chain(chain: &Chain) -> Vec<ChainCertificate> {
                 sha256: summary.sha256_hex(),
                 sha1: summary.sha1_hex(),
                 x509: x509(summary),
-                alt_names_ip: summary.alt_names.ip.iter().map(ToString::to_string).collect(),
+                alt_names_ip: summary
+                    .alt_names
+                    .ip
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 alt_names_uri: summary.alt_names.uri.clone(),
                 alt_names_email: summary.alt_names.email.clone(),
                 is_ca: summary.is_ca,
@@ -432,7 +439,8 @@ fn alert(event: &AlertEvent) -> Alert {
             _ => "unknown",
         }),
         description: event.description.map(|code| {
-            names::alert_description_name(code).map_or_else(|| format!("unknown-{code}"), str::to_string)
+            names::alert_description_name(code)
+                .map_or_else(|| format!("unknown-{code}"), str::to_string)
         }),
         code: event.description,
     }
@@ -441,12 +449,28 @@ fn alert(event: &AlertEvent) -> Alert {
 fn client_extras(hello: &ClientHelloSummary, summary: &HandshakeSummary) -> TlstapClient {
     TlstapClient {
         legacy_version: version_label(hello.legacy_version),
-        offered_versions: hello.supported_versions.iter().map(|&v| version_label(v)).collect(),
+        offered_versions: hello
+            .supported_versions
+            .iter()
+            .map(|&v| version_label(v))
+            .collect(),
         alpn: hello.alpn.clone(),
         cipher_ids: hello.cipher_suites.iter().map(|&c| hex16(c)).collect(),
-        supported_groups: hello.supported_groups.iter().map(|&g| group_label(g)).collect(),
-        key_share_groups: hello.key_share_groups.iter().map(|&g| group_label(g)).collect(),
-        signature_algorithms: hello.signature_algorithms.iter().map(|&s| hex16(s)).collect(),
+        supported_groups: hello
+            .supported_groups
+            .iter()
+            .map(|&g| group_label(g))
+            .collect(),
+        key_share_groups: hello
+            .key_share_groups
+            .iter()
+            .map(|&g| group_label(g))
+            .collect(),
+        signature_algorithms: hello
+            .signature_algorithms
+            .iter()
+            .map(|&s| hex16(s))
+            .collect(),
         extensions: hello.extensions.clone(),
         session_ticket: hello.session_ticket,
         psk: hello.psk,
@@ -495,7 +519,10 @@ pub fn build(event: &FlowEvent, policy: &Policy) -> EcsRecord {
             outcome,
             start: event.first_seen.to_rfc3339_micros(),
             end: event.last_seen.to_rfc3339_micros(),
-            duration: event.last_seen.as_nanos().saturating_sub(event.first_seen.as_nanos()),
+            duration: event
+                .last_seen
+                .as_nanos()
+                .saturating_sub(event.first_seen.as_nanos()),
         },
         source: Host {
             ip: event.client.ip.to_string(),

@@ -116,10 +116,22 @@ mod tests {
     #[test]
     fn default_internal_networks_give_ecs_directions() {
         let networks = Networks::default();
-        assert_eq!(networks.direction(ip("10.1.2.3"), ip("192.168.0.9")), NetworkDirection::Internal);
-        assert_eq!(networks.direction(ip("10.1.2.3"), ip("8.8.8.8")), NetworkDirection::Outbound);
-        assert_eq!(networks.direction(ip("8.8.8.8"), ip("fd00::1")), NetworkDirection::Inbound);
-        assert_eq!(networks.direction(ip("8.8.8.8"), ip("1.1.1.1")), NetworkDirection::External);
+        assert_eq!(
+            networks.direction(ip("10.1.2.3"), ip("192.168.0.9")),
+            NetworkDirection::Internal
+        );
+        assert_eq!(
+            networks.direction(ip("10.1.2.3"), ip("8.8.8.8")),
+            NetworkDirection::Outbound
+        );
+        assert_eq!(
+            networks.direction(ip("8.8.8.8"), ip("fd00::1")),
+            NetworkDirection::Inbound
+        );
+        assert_eq!(
+            networks.direction(ip("8.8.8.8"), ip("1.1.1.1")),
+            NetworkDirection::External
+        );
         assert!(networks.contains(ip("::ffff:10.0.0.1")));
         assert!(networks.contains(ip("100.64.0.1")));
         assert!(!networks.contains(ip("100.128.0.1")));

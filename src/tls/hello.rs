@@ -119,7 +119,10 @@ pub fn summarize_client_hello(
     summary
 }
 
-pub fn summarize_server_hello(hello: &TlsServerHelloContents<'_>, time: PacketTime) -> ServerHelloSummary {
+pub fn summarize_server_hello(
+    hello: &TlsServerHelloContents<'_>,
+    time: PacketTime,
+) -> ServerHelloSummary {
     let mut summary = ServerHelloSummary {
         time,
         legacy_version: hello.version.0,
@@ -197,7 +200,10 @@ mod tests {
         random[24..].copy_from_slice(b"DOWNGRD\x01");
         assert_eq!(downgrade_sentinel(&random), Some(DowngradeSentinel::Tls12));
         random[31] = 0;
-        assert_eq!(downgrade_sentinel(&random), Some(DowngradeSentinel::Tls11OrBelow));
+        assert_eq!(
+            downgrade_sentinel(&random),
+            Some(DowngradeSentinel::Tls11OrBelow)
+        );
         random[31] = 2;
         assert_eq!(downgrade_sentinel(&random), None);
     }

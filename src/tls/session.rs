@@ -2,7 +2,9 @@
 
 use tls_parser::{TlsMessage, TlsMessageHandshake};
 
-use super::hello::{summarize_client_hello, summarize_server_extensions, summarize_server_hello, HELLO_RETRY_RANDOM};
+use super::hello::{
+    summarize_client_hello, summarize_server_extensions, summarize_server_hello, HELLO_RETRY_RANDOM,
+};
 use super::summary::*;
 use super::{sslv2, Counters, TlsError, TlsLimits};
 use crate::time::PacketTime;
@@ -176,7 +178,13 @@ impl Session {
     }
 
     /// Frames and handles whole records; returns the bytes consumed.
-    fn process(&mut self, role: Direction, bytes: &[u8], now: PacketTime, counters: &mut Counters) -> usize {
+    fn process(
+        &mut self,
+        role: Direction,
+        bytes: &[u8],
+        now: PacketTime,
+        counters: &mut Counters,
+    ) -> usize {
         let mut offset = 0;
         while self.done.is_none() {
             let rest = &bytes[offset..];
@@ -273,7 +281,10 @@ impl Session {
                     .is_some_and(|version| version < ProtocolVersion::TLS13);
                 if encrypts {
                     self.streams[index].encrypted = true;
-                    if role == Direction::ToClient && !self.server_hello_done && !self.server_certificate_seen {
+                    if role == Direction::ToClient
+                        && !self.server_hello_done
+                        && !self.server_certificate_seen
+                    {
                         // Abbreviated handshake: the server resumed (RFC 5246 §7.3).
                         self.summary.resumed = true;
                     }
@@ -301,7 +312,9 @@ impl Session {
                     self.streams[index].records_after_change_cipher += 1;
                     return;
                 }
-                if self.streams[index].message.len() + body.len() > self.limits.max_message_length + 4 {
+                if self.streams[index].message.len() + body.len()
+                    > self.limits.max_message_length + 4
+                {
                     counters.handshakes_truncated += 1;
                     self.summary.parse_error = Some(TlsError::MessageTooLong);
                     self.end(EndReason::Truncated);
@@ -315,7 +328,9 @@ impl Session {
                     if rest.len() < 4 {
                         break;
                     }
-                    let length = (usize::from(rest[1]) << 16) | (usize::from(rest[2]) << 8) | usize::from(rest[3]);
+                    let length = (usize::from(rest[1]) << 16)
+                        | (usize::from(rest[2]) << 8)
+                        | usize::from(rest[3]);
                     if length > self.limits.max_message_length {
                         counters.handshakes_truncated += 1;
                         self.summary.parse_error = Some(TlsError::MessageTooLong);
@@ -365,7 +380,8 @@ impl Session {
                     }
                 }
                 counters.messages_malformed += 1;
-                if matches!(message.first(), Some(1 | 2 | 11)) && self.summary.parse_error.is_none() {
+                if matches!(message.first(), Some(1 | 2 | 11)) && self.summary.parse_error.is_none()
+                {
                     // A hello or certificate we cannot read leaves the record incomplete: say so.
                     self.summary.parse_error = Some(TlsError::BadHandshakeMessage);
                 }
@@ -440,7 +456,9 @@ impl Session {
             (Direction::ToClient, TlsMessageHandshake::CertificateRequest(_)) => {
                 self.summary.certificate_requested = true;
             }
-            (Direction::ToClient, TlsMessageHandshake::ServerDone(_)) => self.server_hello_done = true,
+            (Direction::ToClient, TlsMessageHandshake::ServerDone(_)) => {
+                self.server_hello_done = true
+            }
             (Direction::ToClient, TlsMessageHandshake::NewSessionTicket(_)) => {
                 self.summary.session_ticket_issued = true;
             }
@@ -490,13 +508,20 @@ impl Session {
                 // named_curve (3) followed by the group; also the guess when the
                 // suite is unknown.
                 if let [3, high, low, ..] = parameters {
-                    self.summary.server_key_exchange_group = Some(u16::from_be_bytes([*high, *low]));
+                    self.summary.server_key_exchange_group =
+                        Some(u16::from_be_bytes([*high, *low]));
                 }
             }
         }
     }
 
-    fn handle_sslv2(&mut self, role: Direction, message: &[u8], now: PacketTime, counters: &mut Counters) {
+    fn handle_sslv2(
+        &mut self,
+        role: Direction,
+        message: &[u8],
+        now: PacketTime,
+        counters: &mut Counters,
+    ) {
         match role {
             Direction::ToServer => {
                 if self.summary.client_hello.is_none() {
@@ -554,7 +579,8 @@ impl Session {
             Some(ProtocolVersion::TLS13) => {
                 // Server's encrypted flight and the client's Finished both travel
                 // as application_data records after the ServerHello.
-                server.application_after_server_hello > 0 && client.application_after_server_hello > 0
+                server.application_after_server_hello > 0
+                    && client.application_after_server_hello > 0
             }
             Some(_) => {
                 self.summary.change_cipher_spec == [true, true]

@@ -63,10 +63,7 @@ fn be16(bytes: &[u8], at: usize) -> Option<u16> {
 /// CLIENT-HELLO: type, version, cipher-specs length, session-id length,
 /// challenge length, then the three fields. Cipher specs are 3 bytes; those
 /// starting with 0x00 are TLS suites (RFC 6101 E.2).
-pub fn summarize_client_hello(
-    message: &[u8],
-    time: PacketTime,
-) -> Option<ClientHelloSummary> {
+pub fn summarize_client_hello(message: &[u8], time: PacketTime) -> Option<ClientHelloSummary> {
     if message.first() != Some(&MESSAGE_CLIENT_HELLO) {
         return None;
     }
@@ -92,7 +89,9 @@ pub fn summarize_client_hello(
     };
     for spec in specs.chunks_exact(3) {
         if spec[0] == 0 {
-            summary.cipher_suites.push(u16::from_be_bytes([spec[1], spec[2]]));
+            summary
+                .cipher_suites
+                .push(u16::from_be_bytes([spec[1], spec[2]]));
         } else {
             summary
                 .sslv2_cipher_specs
@@ -152,7 +151,9 @@ mod tests {
     #[test]
     fn compatible_client_hello_is_recognised_and_split_into_tls_and_sslv2_specs() {
         assert!(looks_like_client_hello(&CLIENT_HELLO));
-        let (record, used) = Sslv2Record::parse(&CLIENT_HELLO).expect("header").expect("complete");
+        let (record, used) = Sslv2Record::parse(&CLIENT_HELLO)
+            .expect("header")
+            .expect("complete");
         assert_eq!(used, CLIENT_HELLO.len());
         let hello = summarize_client_hello(record.body(), PacketTime::ZERO).expect("parses");
         assert_eq!(hello.legacy_version, 0x0301);

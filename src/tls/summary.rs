@@ -215,7 +215,9 @@ impl Chain {
     }
 
     pub fn leaf(&self) -> Option<&CertificateSummary> {
-        self.certificates.first().and_then(|entry| entry.summary.as_ref().ok())
+        self.certificates
+            .first()
+            .and_then(|entry| entry.summary.as_ref().ok())
     }
 }
 

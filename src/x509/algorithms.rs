@@ -271,7 +271,11 @@ fn unsigned_u64(bytes: &[u8]) -> Option<u64> {
     if significant.len() > 8 {
         return None;
     }
-    Some(significant.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    Some(
+        significant
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+    )
 }
 
 pub(crate) fn strip_leading(bytes: &[u8], pad: u8) -> &[u8] {
@@ -285,8 +289,11 @@ pub(crate) fn rsa_modulus_bits_and_exponent(spki: &SubjectPublicKeyInfo<'_>) -> 
     Some((unsigned_bit_len(rsa.modulus)?, unsigned_u64(rsa.exponent)?))
 }
 
-/// `openssl`-independent ECS-style names; RFC 5280 section 4.2.1.12.
-pub(crate) fn extended_key_usage(eku: &x509_parser::extensions::ExtendedKeyUsage<'_>) -> Vec<String> {
+/// ECS-style names (RFC 5280 section 4.2.1.12) in a fixed order, since x509-parser keeps
+/// only flags; other purposes follow as dotted OIDs in certificate order.
+pub(crate) fn extended_key_usage(
+    eku: &x509_parser::extensions::ExtendedKeyUsage<'_>,
+) -> Vec<String> {
     let flags = [
         (eku.server_auth, "server_auth"),
         (eku.client_auth, "client_auth"),

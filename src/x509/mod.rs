@@ -426,7 +426,10 @@ fn alt_names_of(names: &[GeneralName<'_>]) -> SubjectAltNames {
 }
 
 /// Verify `cert`'s signature with `signer`, telling unsupported algorithms from failures.
-fn check_signature(cert: &X509Certificate<'_>, signer: &SubjectPublicKeyInfo<'_>) -> SignatureCheck {
+fn check_signature(
+    cert: &X509Certificate<'_>,
+    signer: &SubjectPublicKeyInfo<'_>,
+) -> SignatureCheck {
     let signature = algorithms::signature_info(&cert.signature_algorithm);
     let key = algorithms::key_info(signer).algorithm;
     if let Some(family) = signature.family {
@@ -464,7 +467,11 @@ fn ring_accepts_rsa_key(signer: &SubjectPublicKeyInfo<'_>, hash: SignatureHash) 
         // A key that does not parse is left to the verifier, which fails it.
         return true;
     };
-    let min_bits = if hash == SignatureHash::Sha1 { 1024 } else { 2048 };
+    let min_bits = if hash == SignatureHash::Sha1 {
+        1024
+    } else {
+        2048
+    };
     let rounded_up = bits.div_ceil(8) * 8;
     rounded_up >= min_bits
         && bits <= 8192

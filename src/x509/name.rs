@@ -17,7 +17,8 @@
 //!   bytes are escaped as they are, valid or not; other value types are dumped as `#` + DER hex.
 //!
 //! Known differences: where OpenSSL fails the whole print (BMPString of odd length,
-//! UniversalString not a multiple of 4) this dumps that value as `#` + DER hex instead; Zeek
+//! UniversalString not a multiple of 4) this dumps that value as `#` + DER hex instead; a
+//! certificate OpenSSL refuses outright (invalid UTF8String) is still printed here; Zeek
 //! truncates names at 2047 bytes (its buffer), this does not.
 
 use x509_parser::asn1_rs::{Any, Class, Tag, ToDer};
@@ -35,9 +36,9 @@ pub(crate) fn distinguished_name(name: &X509Name<'_>) -> DistinguishedName {
             if rdn_index > 0 || attr_index > 0 {
                 dn.rfc4514.push(if attr_index > 0 { '+' } else { ',' });
             }
-            push_attribute(&mut dn.rfc4514, attr);
-
             let oid = dotted_oid(attr.attr_type());
+            push_attribute(&mut dn.rfc4514, &oid, attr.attr_value());
+
             let list = match oid.as_str() {
                 "2.5.4.3" => {
                     // The first CN as printed: the most specific one, as tshark/Zeek users see it.
@@ -60,6 +61,8 @@ pub(crate) fn distinguished_name(name: &X509Name<'_>) -> DistinguishedName {
 }
 
 /// Human-readable value: the string if it decodes, else `#` + hex of the value's DER.
+/// One-byte types are taken as UTF-8 when they are valid UTF-8 (what CAs that misuse them
+/// mean) and as Latin-1 otherwise; invalid UTF-8, BMP or UCS-4 units become U+FFFD.
 pub(crate) fn attribute_text(attr: &AttributeTypeAndValue<'_>) -> String {
     if let Ok(s) = attr.as_str() {
         return s.to_owned();
@@ -131,17 +134,15 @@ fn ucs4_chars(data: &[u8]) -> impl Iterator<Item = Option<char>> + '_ {
     })
 }
 
-fn push_attribute(out: &mut String, attr: &AttributeTypeAndValue<'_>) {
-    let oid = dotted_oid(attr.attr_type());
-    let value = attr.attr_value();
-    match short_name(&oid) {
+fn push_attribute(out: &mut String, oid: &str, value: &Any<'_>) {
+    match short_name(oid) {
         Some(sn) => {
             out.push_str(sn);
             out.push('=');
             push_value(out, value);
         }
         None => {
-            out.push_str(&oid);
+            out.push_str(oid);
             out.push('=');
             out.push_str(&der_dump(value));
         }

@@ -1,0 +1,465 @@
+//! Test support: real TLS handshakes from rustls (certificates from rcgen),
+//! framed into TCP/IP packets and written as pcap files, plus a runner for the
+//! tlstap binary. Every handshake byte comes from a real TLS stack.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use etherparse::PacketBuilder;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+/// Which side sent a chunk of TLS bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+/// A test PKI: root CA → intermediate → server leaf (and a client leaf).
+pub struct Pki {
+    pub root_der: CertificateDer<'static>,
+    pub intermediate_der: CertificateDer<'static>,
+    pub server_chain: Vec<CertificateDer<'static>>,
+    pub server_key: PrivateKeyDer<'static>,
+    pub client_chain: Vec<CertificateDer<'static>>,
+    pub client_key: PrivateKeyDer<'static>,
+}
+
+fn ca_params(name: &str) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "tlstap tests");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    params
+}
+
+impl Pki {
+    pub fn new(server_names: &[&str]) -> Self {
+        let root_key = rcgen::KeyPair::generate().expect("key");
+        let root = ca_params("tlstap Test Root")
+            .self_signed(&root_key)
+            .expect("root");
+        let root_issuer = rcgen::Issuer::new(ca_params("tlstap Test Root"), &root_key);
+        let intermediate_key = rcgen::KeyPair::generate().expect("key");
+        let intermediate = ca_params("tlstap Test Intermediate")
+            .signed_by(&intermediate_key, &root_issuer)
+            .expect("intermediate");
+        let intermediate_issuer =
+            rcgen::Issuer::new(ca_params("tlstap Test Intermediate"), &intermediate_key);
+
+        let names: Vec<String> = server_names.iter().map(|s| s.to_string()).collect();
+        let mut server_params = rcgen::CertificateParams::new(names).expect("params");
+        server_params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            server_names.first().copied().unwrap_or("server"),
+        );
+        server_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let server_key = rcgen::KeyPair::generate().expect("key");
+        let server = server_params
+            .signed_by(&server_key, &intermediate_issuer)
+            .expect("leaf");
+
+        let mut client_params =
+            rcgen::CertificateParams::new(vec!["client.internal".to_string()]).expect("params");
+        client_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "client.internal");
+        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client_key = rcgen::KeyPair::generate().expect("key");
+        let client = client_params
+            .signed_by(&client_key, &intermediate_issuer)
+            .expect("client");
+
+        Pki {
+            root_der: root.der().clone(),
+            intermediate_der: intermediate.der().clone(),
+            server_chain: vec![server.der().clone(), intermediate.der().clone()],
+            server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+            client_chain: vec![client.der().clone(), intermediate.der().clone()],
+            client_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(client_key.serialize_der())),
+        }
+    }
+}
+
+/// How the rustls peers are configured.
+#[derive(Clone)]
+pub struct HandshakeOptions {
+    pub server_name: String,
+    pub client_versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    pub server_versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    pub alpn: Vec<Vec<u8>>,
+    pub client_auth: bool,
+    /// Key-exchange groups the client offers, in order (None = provider default).
+    pub client_groups: Option<Vec<&'static dyn rustls::crypto::SupportedKxGroup>>,
+    pub server_groups: Option<Vec<&'static dyn rustls::crypto::SupportedKxGroup>>,
+    pub application_data: bool,
+}
+
+impl Default for HandshakeOptions {
+    fn default() -> Self {
+        Self {
+            server_name: "api.internal".to_string(),
+            client_versions: vec![&rustls::version::TLS13, &rustls::version::TLS12],
+            server_versions: vec![&rustls::version::TLS13, &rustls::version::TLS12],
+            alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            client_auth: false,
+            client_groups: None,
+            server_groups: None,
+            application_data: true,
+        }
+    }
+}
+
+fn provider(
+    groups: &Option<Vec<&'static dyn rustls::crypto::SupportedKxGroup>>,
+) -> Arc<rustls::crypto::CryptoProvider> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if let Some(groups) = groups {
+        provider.kx_groups = groups.clone();
+    }
+    Arc::new(provider)
+}
+
+/// Runs a full handshake in memory and returns what each side put on the wire,
+/// in the order it was sent.
+pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.root_der.clone()).expect("root");
+    let roots = Arc::new(roots);
+
+    let server_builder =
+        rustls::ServerConfig::builder_with_provider(provider(&options.server_groups))
+            .with_protocol_versions(&options.server_versions)
+            .expect("versions");
+    let server_builder = if options.client_auth {
+        let verifier = rustls::server::WebPkiClientVerifier::builder(roots.clone())
+            .build()
+            .expect("verifier");
+        server_builder.with_client_cert_verifier(verifier)
+    } else {
+        server_builder.with_no_client_auth()
+    };
+    let mut server_config = server_builder
+        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+        .expect("server cert");
+    server_config.alpn_protocols = options.alpn.clone();
+
+    let client_builder =
+        rustls::ClientConfig::builder_with_provider(provider(&options.client_groups))
+            .with_protocol_versions(&options.client_versions)
+            .expect("versions")
+            .with_root_certificates(roots);
+    let mut client_config = if options.client_auth {
+        client_builder
+            .with_client_auth_cert(pki.client_chain.clone(), pki.client_key.clone_key())
+            .expect("client cert")
+    } else {
+        client_builder.with_no_client_auth()
+    };
+    client_config.alpn_protocols = options.alpn.clone();
+
+    let name = ServerName::try_from(options.server_name.clone()).expect("server name");
+    let mut client = rustls::ClientConnection::new(Arc::new(client_config), name).expect("client");
+    let mut server = rustls::ServerConnection::new(Arc::new(server_config)).expect("server");
+    if options.application_data {
+        client
+            .writer()
+            .write_all(b"GET / HTTP/1.1\r\nHost: api.internal\r\n\r\n")
+            .expect("write");
+    }
+    let mut wire = Vec::new();
+    let mut server_replied = false;
+    for _ in 0..64 {
+        let mut progressed = false;
+        let mut buffer = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut buffer).expect("client write");
+        }
+        if !buffer.is_empty() {
+            progressed = true;
+            server
+                .read_tls(&mut buffer.as_slice())
+                .expect("server read");
+            server.process_new_packets().expect("server process");
+            wire.push((Side::Client, buffer));
+        }
+        if !server.is_handshaking() && options.application_data && !server_replied {
+            let mut request = [0u8; 256];
+            if let Ok(n) = server.reader().read(&mut request) {
+                if n > 0 {
+                    server
+                        .writer()
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .expect("write");
+                    server_replied = true;
+                }
+            }
+        }
+        let mut buffer = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut buffer).expect("server write");
+        }
+        if !buffer.is_empty() {
+            progressed = true;
+            client
+                .read_tls(&mut buffer.as_slice())
+                .expect("client read");
+            client.process_new_packets().expect("client process");
+            wire.push((Side::Server, buffer));
+        }
+        if !progressed {
+            break;
+        }
+    }
+    assert!(
+        !client.is_handshaking() && !server.is_handshaking(),
+        "handshake did not complete"
+    );
+    wire
+}
+
+/// How a conversation is cut into packets.
+#[derive(Debug, Clone)]
+pub struct Framing {
+    pub client: (Ipv4Addr, u16),
+    pub server: (Ipv4Addr, u16),
+    /// Largest TCP payload per segment.
+    pub mss: usize,
+    /// Omit the three-way handshake (connection picked up mid-stream).
+    pub without_syn: bool,
+    /// Swap each pair of consecutive data segments in the same direction.
+    pub reorder: bool,
+    /// Send every data segment twice.
+    pub retransmit: bool,
+    pub close: bool,
+    pub start_seconds: u32,
+    pub vlan: Option<u16>,
+}
+
+impl Default for Framing {
+    fn default() -> Self {
+        Self {
+            client: (Ipv4Addr::new(10, 1, 0, 20), 50_000),
+            server: (Ipv4Addr::new(10, 1, 0, 10), 443),
+            mss: 1400,
+            without_syn: false,
+            reorder: false,
+            retransmit: false,
+            close: true,
+            start_seconds: 1_767_225_600, // 2026-01-01T00:00:00Z
+            vlan: None,
+        }
+    }
+}
+
+/// One frame with its capture time (microseconds after the start).
+pub struct Frame {
+    pub micros: u64,
+    pub bytes: Vec<u8>,
+}
+
+fn segment(
+    framing: &Framing,
+    from: Side,
+    seq: u32,
+    ack: u32,
+    flags: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let ((src, sport), (dst, dport)) = match from {
+        Side::Client => (framing.client, framing.server),
+        Side::Server => (framing.server, framing.client),
+    };
+    let base = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut out = Vec::new();
+    macro_rules! finish {
+        ($ip:expr) => {{
+            let mut tcp = $ip.tcp(sport, dport, seq, 64_240);
+            if flags.contains('S') {
+                tcp = tcp.syn();
+            }
+            if flags.contains('A') {
+                tcp = tcp.ack(ack);
+            }
+            if flags.contains('F') {
+                tcp = tcp.fin();
+            }
+            if flags.contains('P') {
+                tcp = tcp.psh();
+            }
+            tcp.write(&mut out, payload).expect("build packet");
+        }};
+    }
+    match framing.vlan {
+        Some(id) => finish!(base.single_vlan(id.try_into().expect("vlan")).ipv4(
+            src.octets(),
+            dst.octets(),
+            64
+        )),
+        None => finish!(base.ipv4(src.octets(), dst.octets(), 64)),
+    }
+    out
+}
+
+/// Frames a conversation into Ethernet/IPv4/TCP packets.
+pub fn frame(conversation: &[(Side, Vec<u8>)], framing: &Framing) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    let mut micros = 0u64;
+    let client_isn: u32 = 0x1000_0000;
+    let server_isn: u32 = 0xfff0_0000; // wraps during the handshake
+    let mut seq = [client_isn.wrapping_add(1), server_isn.wrapping_add(1)];
+    let mut push = |frames: &mut Vec<Frame>, bytes: Vec<u8>| {
+        micros += 150;
+        frames.push(Frame { micros, bytes });
+    };
+    if !framing.without_syn {
+        push(
+            &mut frames,
+            segment(framing, Side::Client, client_isn, 0, "S", &[]),
+        );
+        push(
+            &mut frames,
+            segment(framing, Side::Server, server_isn, seq[0], "SA", &[]),
+        );
+        push(
+            &mut frames,
+            segment(framing, Side::Client, seq[0], seq[1], "A", &[]),
+        );
+    }
+    for (side, bytes) in conversation {
+        let (me, other) = match side {
+            Side::Client => (0, 1),
+            Side::Server => (1, 0),
+        };
+        let mut segments = Vec::new();
+        for chunk in bytes.chunks(framing.mss.max(1)) {
+            segments.push(segment(framing, *side, seq[me], seq[other], "PA", chunk));
+            seq[me] = seq[me].wrapping_add(chunk.len() as u32);
+        }
+        if framing.reorder {
+            for pair in segments.chunks_mut(2) {
+                pair.reverse();
+            }
+        }
+        for packet in segments {
+            if framing.retransmit {
+                push(&mut frames, packet.clone());
+            }
+            push(&mut frames, packet);
+        }
+    }
+    if framing.close {
+        push(
+            &mut frames,
+            segment(framing, Side::Client, seq[0], seq[1], "FA", &[]),
+        );
+        push(
+            &mut frames,
+            segment(
+                framing,
+                Side::Server,
+                seq[1],
+                seq[0].wrapping_add(1),
+                "FA",
+                &[],
+            ),
+        );
+    }
+    frames
+}
+
+/// Writes frames as a pcap file (Ethernet link type) through libpcap.
+pub fn write_pcap(path: &Path, frames: &[Frame], start_seconds: u32) {
+    let capture = pcap::Capture::dead(pcap::Linktype::ETHERNET).expect("dead capture");
+    let mut savefile = capture.savefile(path).expect("savefile");
+    for frame in frames {
+        let seconds = u64::from(start_seconds) + frame.micros / 1_000_000;
+        let header = pcap::PacketHeader {
+            ts: libc::timeval {
+                tv_sec: seconds as libc::time_t,
+                tv_usec: (frame.micros % 1_000_000) as libc::suseconds_t,
+            },
+            caplen: frame.bytes.len() as u32,
+            len: frame.bytes.len() as u32,
+        };
+        savefile.write(&pcap::Packet::new(&header, &frame.bytes));
+    }
+    savefile.flush().expect("flush");
+}
+
+/// A temporary directory that lives as long as the test.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// Handshake + framing + pcap in one call; returns the pcap path.
+pub fn handshake_pcap(
+    dir: &Path,
+    name: &str,
+    pki: &Pki,
+    options: &HandshakeOptions,
+    framing: &Framing,
+) -> PathBuf {
+    let conversation = handshake(pki, options);
+    let path = dir.join(name);
+    write_pcap(&path, &frame(&conversation, framing), framing.start_seconds);
+    path
+}
+
+/// Runs `tlstap` with `args`; returns (exit code, stdout records, stderr).
+pub fn run_tlstap(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(args)
+        .output()
+        .expect("run tlstap");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8 output");
+    let records = stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"))
+        })
+        .collect();
+    (
+        output.status.code().unwrap_or(-1),
+        records,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Reads a path like "tls.client.server_name" out of a record.
+pub fn field<'a>(record: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    path.split('.').fold(record, |value, key| &value[key])
+}
+
+pub fn string(record: &serde_json::Value, path: &str) -> String {
+    match field(record, path) {
+        serde_json::Value::String(s) => s.clone(),
+        other => panic!("{path} is not a string: {other}"),
+    }
+}
+
+/// SHA-256 of a DER certificate, uppercase hex (as tlstap writes it).
+pub fn sha256_hex(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+/// The shared corpus, if present beside the repository.
+pub fn corpus() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    path.is_dir().then_some(path)
+}
