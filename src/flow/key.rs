@@ -1,6 +1,5 @@
 //! Flow identity: a direction-free key so both halves of a connection meet.
 
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 use crate::decode::Transport;
@@ -45,9 +44,7 @@ impl FlowKey {
     /// Symmetric by construction; keyed per run because attackers choose the
     /// endpoints and could otherwise pile every flow onto one worker.
     pub fn shard_hash(&self, state: &ahash::RandomState) -> u64 {
-        let mut hasher = state.build_hasher();
-        self.hash(&mut hasher);
-        hasher.finish()
+        state.hash_one(self)
     }
 
     pub fn transport(&self) -> Transport {

@@ -58,7 +58,7 @@ impl ProtocolVersion {
     pub fn normalized(self) -> Option<Self> {
         match self.0 {
             0x0002 | 0x0300..=0x0304 => Some(self),
-            0x7f00..=0x7fff | 0x7e00..=0x7eff => Some(Self::TLS13),
+            0x7e00..=0x7fff => Some(Self::TLS13),
             _ => None,
         }
     }

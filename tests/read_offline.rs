@@ -1,0 +1,256 @@
+//! `tlstap read` on the bundled OpenSSL samples and on bad input.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::*;
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
+}
+
+fn read(name: &str) -> Vec<serde_json::Value> {
+    let path = sample(name);
+    let (code, records, stderr) = run_tlstap(&["read", "-q", path.to_str().expect("path")]);
+    assert_eq!(code, 0, "{name}: {stderr}");
+    records
+}
+
+#[test]
+fn openssl_tls13_sample_gives_the_manifest_values() {
+    let records = read("tls13.pcap");
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(string(r, "tls.version"), "1.3");
+    assert_eq!(string(r, "tls.cipher"), "TLS_AES_256_GCM_SHA384");
+    assert_eq!(string(r, "tlstap.cipher_id"), "0x1302");
+    assert_eq!(string(r, "tls.curve"), "x25519");
+    assert_eq!(string(r, "tls.client.server_name"), "api.internal");
+    assert_eq!(string(r, "source.ip"), "10.20.0.20");
+    assert_eq!(string(r, "destination.ip"), "10.20.0.10");
+    assert_eq!(field(r, "destination.port"), 443);
+    assert_eq!(
+        field(r, "tlstap.client.alpn"),
+        &serde_json::json!(["h2", "http/1.1"])
+    );
+    assert_eq!(field(r, "tls.established"), true);
+}
+
+#[test]
+fn pcapng_copy_gives_the_same_record_as_the_pcap() {
+    let a = read("tls13.pcap");
+    let b = read("tls13.pcapng");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn openssl_tls12_samples_report_certificates_and_key_exchange() {
+    let r = &read("tls12-ecdhe.pcap")[0];
+    assert_eq!(string(r, "tls.version"), "1.2");
+    assert_eq!(
+        string(r, "tls.cipher"),
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+    );
+    assert!(string(r, "tls.server.x509.subject.distinguished_name").contains("CN=api.internal"));
+    assert_eq!(
+        field(r, "tlstap.server.chain")
+            .as_array()
+            .expect("chain")
+            .len(),
+        2
+    );
+
+    let r = &read("tls12-rsa-static.pcap")[0];
+    assert_eq!(string(r, "tls.cipher"), "TLS_RSA_WITH_AES_128_CBC_SHA");
+    assert!(field(r, "tls.curve").is_null(), "static RSA has no curve");
+
+    let r = &read("tls12-client-cert.pcap")[0];
+    assert_eq!(
+        field(r, "tls.client.x509.subject.common_name"),
+        &serde_json::json!(["client.internal"])
+    );
+    assert_eq!(field(r, "tlstap.server.certificate_requested"), true);
+}
+
+#[test]
+fn old_versions_and_fallback_signals_are_reported() {
+    assert_eq!(string(&read("tls10.pcap")[0], "tls.version"), "1.0");
+    assert_eq!(string(&read("tls11.pcap")[0], "tls.version"), "1.1");
+    let capped = &read("tls12-capped-server.pcap")[0];
+    assert_eq!(string(capped, "tls.version"), "1.2");
+    assert!(field(capped, "tlstap.client.offered_versions")
+        .as_array()
+        .expect("offered")
+        .contains(&serde_json::json!("tls1.3")));
+    // OpenSSL writes the RFC 8446 sentinel only when it has TLS 1.3 enabled;
+    // a server run with -no_tls1_3 does not, so the downgrade is visible only
+    // from the offered versions.
+    assert!(field(capped, "tlstap.server.downgrade_sentinel").is_null());
+    assert_eq!(
+        field(
+            &read("tls12-fallback-scsv.pcap")[0],
+            "tlstap.client.fallback_scsv"
+        ),
+        true
+    );
+}
+
+#[test]
+fn fatal_alerts_end_the_session_as_not_established() {
+    let r = &read("tls12-unknown-ca-alert.pcap")[0];
+    assert_eq!(field(r, "tls.established"), false);
+    assert_eq!(string(r, "event.outcome"), "failure");
+    let alerts = field(r, "tlstap.alerts").as_array().expect("alerts");
+    assert_eq!(alerts[0]["description"], "unknown_ca");
+    assert_eq!(alerts[0]["level"], "fatal");
+    assert_eq!(alerts[0]["direction"], "to_server");
+}
+
+#[test]
+fn hello_retry_and_small_mtu_samples_are_reassembled() {
+    let r = &read("tls13-hrr.pcap")[0];
+    assert_eq!(field(r, "tlstap.hello_retry"), true);
+    assert_eq!(string(r, "tls.curve"), "secp256r1");
+    let r = &read("tls13-small-mtu.pcap")[0];
+    assert_eq!(string(r, "tls.version"), "1.3");
+    assert!(string(r, "tls.client.server_name").ends_with(".svc.internal"));
+}
+
+#[test]
+fn plaintext_http_on_443_produces_no_tls_record() {
+    assert!(read("plaintext-http-443.pcap").is_empty());
+}
+
+#[test]
+fn missing_file_is_a_one_line_error_and_non_zero_exit() {
+    let (code, records, stderr) = run_tlstap(&["read", "/nonexistent/capture.pcap"]);
+    assert_ne!(code, 0);
+    assert!(records.is_empty());
+    assert_eq!(
+        stderr.trim(),
+        "tlstap: error: /nonexistent/capture.pcap: no such file"
+    );
+}
+
+#[test]
+fn non_pcap_file_is_named_in_the_error() {
+    let (code, _, stderr) = run_tlstap(&[
+        "read",
+        "-q",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("Cargo.toml: cannot open: not a pcap or pcapng file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn truncated_file_still_flushes_records_seen_before_the_damage() {
+    let dir = temp_dir();
+    // Two captures back to back: the first file is whole, the second is cut mid-packet.
+    let whole = sample("tls12-ecdhe.pcap");
+    let bytes = std::fs::read(sample("tls13.pcap")).expect("read");
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 40]).expect("write");
+    let (code, records, stderr) = run_tlstap(&[
+        "read",
+        whole.to_str().expect("path"),
+        cut.to_str().expect("path"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("cut.pcap: read failed after"), "{stderr}");
+    assert!(stderr.contains("truncated dump file"), "{stderr}");
+    assert_eq!(
+        records.len(),
+        2,
+        "the whole session and the one cut short are both written"
+    );
+    assert_eq!(string(&records[0], "tls.version"), "1.2");
+}
+
+#[test]
+fn bad_arguments_are_refused_before_reading() {
+    let (code, _, stderr) = run_tlstap(&["read", "--internal", "10.0.0.0/33", "x.pcap"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("10.0.0.0/33"), "{stderr}");
+    let (code, _, stderr) = run_tlstap(&["read", "-w", "0", "x.pcap"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = run_tlstap(&[
+        "read",
+        "-f",
+        "tcp port banana",
+        sample("tls13.pcap").to_str().expect("p"),
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("bad capture filter"), "{stderr}");
+}
+
+#[test]
+fn bpf_filter_selects_flows() {
+    let path = sample("tls13.pcap");
+    let (code, records, _) = run_tlstap(&[
+        "read",
+        "-q",
+        "-f",
+        "tcp port 8443",
+        path.to_str().expect("p"),
+    ]);
+    assert_eq!(code, 0);
+    assert!(records.is_empty());
+    let (_, records, _) = run_tlstap(&[
+        "read",
+        "-q",
+        "-f",
+        "tcp port 443",
+        path.to_str().expect("p"),
+    ]);
+    assert_eq!(records.len(), 1);
+}
+
+#[test]
+fn stdin_is_read_when_the_file_is_a_dash() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let bytes = std::fs::read(sample("tls13.pcap")).expect("read");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["read", "-q", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&bytes)
+        .expect("write");
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success());
+    let line = String::from_utf8(output.stdout).expect("utf-8");
+    let record: serde_json::Value = serde_json::from_str(line.trim()).expect("json");
+    assert_eq!(string(&record, "tls.version"), "1.3");
+}
+
+#[test]
+fn corpus_file_with_snaplen_cut_packet_is_counted_not_an_error() {
+    // misc/trunc-hdr.pcap: snaplen 1, one record of 8 captured bytes out of 78.
+    // libpcap and tshark both read it as a valid file, and so does tlstap.
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    let path = corpus.join("misc/trunc-hdr.pcap");
+    let (code, records, stderr) = run_tlstap(&["read", path.to_str().expect("p")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(records.is_empty());
+    assert!(
+        stderr.contains("1 packets") && stderr.contains("1 decode errors"),
+        "{stderr}"
+    );
+}
