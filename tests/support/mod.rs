@@ -419,10 +419,12 @@ pub fn handshake_pcap(
 
 /// Runs `tlstap` with `args`; returns (exit code, stdout records, stderr).
 pub fn run_tlstap(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
-        .args(args)
-        .output()
-        .expect("run tlstap");
+    let output = std::process::Command::new(
+        option_env!("CARGO_BIN_EXE_tlstap").unwrap_or("target/release/tlstap"),
+    )
+    .args(args)
+    .output()
+    .expect("run tlstap");
     let stdout = String::from_utf8(output.stdout).expect("utf-8 output");
     let records = stdout
         .lines()
