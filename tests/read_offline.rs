@@ -254,3 +254,39 @@ fn corpus_file_with_snaplen_cut_packet_is_counted_not_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn certificate_message_of_330_kb_is_reassembled_when_the_cap_allows_it() {
+    // zeek-tls/tls-fragmented-handshake.pcap.gz: a 330 kB Certificate over many
+    // records. With the default 64 KiB cap the session is reported truncated;
+    // with a raised cap the chain matches Zeek's ssl.log (CN=Bro, af4a46e9…).
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    let dir = temp_dir();
+    let pcap = dir.path().join("fragmented.pcap");
+    let output = std::process::Command::new("gzip")
+        .arg("-dc")
+        .arg(corpus.join("zeek-tls/tls-fragmented-handshake.pcap.gz"))
+        .output()
+        .expect("gzip");
+    std::fs::write(&pcap, output.stdout).expect("write");
+    let pcap = pcap.to_str().expect("path");
+    let (_, records, _) = run_tlstap(&["read", "-q", pcap]);
+    assert_eq!(field(&records[0], "tlstap.truncated"), true);
+    let (code, records, stderr) =
+        run_tlstap(&["read", "-q", "--max-handshake-bytes", "600000", pcap]);
+    assert_eq!(code, 0, "{stderr}");
+    let record = &records[0];
+    assert_eq!(field(record, "tlstap.truncated"), false);
+    assert_eq!(string(record, "tls.server.subject"), "CN=Bro");
+    assert_eq!(
+        string(record, "tls.server.hash.sha256"),
+        "AF4A46E989DC24078EE2A205490856E059E7F2F9D2114CEC4D4C44974ADD9D34"
+    );
+    assert_eq!(
+        string(record, "tls.cipher"),
+        "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384"
+    );
+}

@@ -541,6 +541,3 @@ fn finish(
 ) {
     emit(&mut flow, reason, at, false, counters, events);
 }
-
-#[cfg(test)]
-mod tests;

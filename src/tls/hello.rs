@@ -17,6 +17,8 @@ const EXTENSION_ECH: u16 = 0xfe0d;
 const EXTENSION_ESNI: u16 = 0xffce;
 const EXTENSION_SUPPORTED_VERSIONS: u16 = 43;
 const EXTENSION_KEY_SHARE: u16 = 51;
+/// key_share before TLS 1.3 draft 23 (and in Google's 0x7e01 experiment), same layout.
+const EXTENSION_KEY_SHARE_OLD: u16 = 40;
 
 /// HelloRetryRequest is a ServerHello whose random is SHA-256("HelloRetryRequest") (RFC 8446 §4.1.3).
 pub const HELLO_RETRY_RANDOM: [u8; 32] = [
@@ -82,7 +84,9 @@ pub fn summarize_client_hello(
         summary.extensions.push(kind);
         match kind {
             EXTENSION_ECH | EXTENSION_ESNI => summary.ech = true,
-            EXTENSION_KEY_SHARE => summary.key_share_groups = client_key_share_groups(content),
+            EXTENSION_KEY_SHARE | EXTENSION_KEY_SHARE_OLD => {
+                summary.key_share_groups = client_key_share_groups(content);
+            }
             _ => {}
         }
         let Ok((_, extension)) = tls_parser::parse_tls_client_hello_extension(whole) else {
@@ -143,7 +147,7 @@ pub fn summarize_server_extensions(summary: &mut ServerHelloSummary, block: &[u8
         summary.extensions.push(kind);
         match kind {
             // ServerHello key_share carries one entry; HRR carries only the group.
-            EXTENSION_KEY_SHARE if content.len() >= 2 => {
+            EXTENSION_KEY_SHARE | EXTENSION_KEY_SHARE_OLD if content.len() >= 2 => {
                 summary.key_share_group = Some(u16::from_be_bytes([content[0], content[1]]));
             }
             EXTENSION_SUPPORTED_VERSIONS if content.len() == 2 => {

@@ -8,7 +8,8 @@
 //! self-signed is summarized like any other, and deciding what that means is `policy`'s job.
 //! It uses nothing else from the crate.
 //!
-//! Bound: a certificate larger than [`MAX_CERTIFICATE_DER`] (64 KiB) is refused with
+//! Bound: a certificate larger than [`MAX_CERTIFICATE_DER`] (1 MiB; the TLS layer's
+//! message cap is the tighter, configurable bound) is refused with
 //! [`X509Error::TooLarge`] before any parsing. All parsing is done by x509-parser, and input is
 //! attacker-controlled, so nothing here panics on any byte string.
 
@@ -27,7 +28,7 @@ use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate};
 use algorithms::SignatureFamily;
 
 /// Largest certificate DER accepted by [`summarize`] and [`verify_issued_by`].
-pub const MAX_CERTIFICATE_DER: usize = 64 * 1024;
+pub const MAX_CERTIFICATE_DER: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum X509Error {
