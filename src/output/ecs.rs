@@ -328,7 +328,16 @@ fn name(dn: &DistinguishedName) -> X509Name {
 
 fn x509(summary: &CertificateSummary) -> X509 {
     X509 {
-        alternative_names: summary.alt_names.dns.clone(),
+        // ECS: "commonly contain IP addresses, DNS names (and wildcards), and email addresses".
+        alternative_names: summary
+            .alt_names
+            .dns
+            .iter()
+            .cloned()
+            .chain(summary.alt_names.ip.iter().map(ToString::to_string))
+            .chain(summary.alt_names.uri.iter().cloned())
+            .chain(summary.alt_names.email.iter().cloned())
+            .collect(),
         subject: name(&summary.subject),
         issuer: name(&summary.issuer),
         not_before: summary.not_before.to_rfc3339(),

@@ -18,7 +18,7 @@ use crate::policy::Policy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{destination}: {source}")]
+    #[error("{destination}")]
     Io {
         destination: String,
         #[source]

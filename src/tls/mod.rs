@@ -9,6 +9,7 @@
 
 mod hello;
 pub mod names;
+pub mod plaintext;
 mod session;
 pub mod sslv2;
 pub mod summary;

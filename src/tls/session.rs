@@ -146,18 +146,26 @@ impl Session {
         };
 
         let index = role.index();
-        self.streams[index].delivered = self.streams[index].delivered.saturating_add(bytes.len());
-        if self.streams[index].delivered > self.limits.max_handshake_bytes {
-            counters.handshakes_truncated += 1;
-            self.summary.parse_error = Some(TlsError::HandshakeTooLong);
-            return self.end(EndReason::Truncated);
-        }
+        // Parse what fits under the cap, then stop: the ServerHello of a
+        // session whose chain is too long is still worth reporting.
+        let allowance = self
+            .limits
+            .max_handshake_bytes
+            .saturating_sub(self.streams[index].delivered);
+        let over_cap = bytes.len() > allowance;
+        let bytes = &bytes[..bytes.len().min(allowance)];
+        self.streams[index].delivered += bytes.len();
         let mut pending = std::mem::take(&mut self.streams[index].pending);
         pending.extend_from_slice(bytes);
         let consumed = self.process(role, &pending, now, counters);
         pending.drain(..consumed.min(pending.len()));
         if self.done.is_none() {
             self.streams[index].pending = pending;
+        }
+        if over_cap && self.done.is_none() {
+            counters.handshakes_truncated += 1;
+            self.summary.parse_error = Some(TlsError::HandshakeTooLong);
+            return self.end(EndReason::Truncated);
         }
         match self.done {
             Some(reason) => Verdict::Done(reason),

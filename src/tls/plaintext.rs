@@ -1,0 +1,230 @@
+//! What a connection that is not TLS carries, from the first bytes each side
+//! sent: enough to name the protocol and to see a STARTTLS offer that was
+//! never taken or a PostgreSQL SSLRequest that was refused.
+
+/// A plaintext application protocol recognised by content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlaintextProtocol {
+    Http1,
+    Http2,
+    Smtp,
+    Imap,
+    Pop3,
+    Postgres,
+    Ssh,
+    Ftp,
+    Unknown,
+}
+
+impl PlaintextProtocol {
+    /// ECS `network.protocol` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlaintextProtocol::Http1 => "http",
+            PlaintextProtocol::Http2 => "http2",
+            PlaintextProtocol::Smtp => "smtp",
+            PlaintextProtocol::Imap => "imap",
+            PlaintextProtocol::Pop3 => "pop3",
+            PlaintextProtocol::Postgres => "postgresql",
+            PlaintextProtocol::Ssh => "ssh",
+            PlaintextProtocol::Ftp => "ftp",
+            PlaintextProtocol::Unknown => "unknown",
+        }
+    }
+
+    /// Whether the protocol has an in-band upgrade to TLS.
+    pub fn has_starttls(self) -> bool {
+        matches!(
+            self,
+            PlaintextProtocol::Smtp | PlaintextProtocol::Imap | PlaintextProtocol::Pop3
+        )
+    }
+}
+
+/// Facts about a plaintext conversation's opening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaintextFacts {
+    pub protocol: PlaintextProtocol,
+    /// The server advertised STARTTLS / STLS in its capabilities.
+    pub starttls_offered: bool,
+    /// The client asked for it.
+    pub starttls_requested: bool,
+    /// PostgreSQL: the server's one-byte answer to an SSLRequest ('S' or 'N').
+    pub postgres_ssl_answer: Option<u8>,
+    /// First request or greeting line, printable and capped, for evidence.
+    pub first_line: String,
+}
+
+/// PostgreSQL SSLRequest (protocol docs §55.2.10): length 8, code 80877103.
+const POSTGRES_SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+/// Gssencrequest is the same shape with code 80877104; treat it like SSLRequest.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const HTTP_METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    line.iter()
+        .take(120)
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect::<String>()
+        .trim_end_matches('.')
+        .to_string()
+}
+
+/// Classifies a conversation from the first bytes of each side.
+pub fn classify(client: &[u8], server: &[u8]) -> PlaintextFacts {
+    let mut facts = PlaintextFacts {
+        protocol: PlaintextProtocol::Unknown,
+        starttls_offered: false,
+        starttls_requested: false,
+        postgres_ssl_answer: None,
+        first_line: first_line(if client.is_empty() { server } else { client }),
+    };
+    if client.starts_with(&POSTGRES_SSL_REQUEST) {
+        facts.protocol = PlaintextProtocol::Postgres;
+        facts.starttls_requested = true;
+        facts.postgres_ssl_answer = server.first().copied();
+        facts.first_line = "SSLRequest".to_string();
+        return facts;
+    }
+    // PostgreSQL StartupMessage: length, protocol 3.0.
+    if client.len() >= 8 && client[4..8] == [0, 3, 0, 0] {
+        facts.protocol = PlaintextProtocol::Postgres;
+        facts.first_line = "StartupMessage".to_string();
+        return facts;
+    }
+    if client.starts_with(HTTP2_PREFACE) {
+        facts.protocol = PlaintextProtocol::Http2;
+        return facts;
+    }
+    if HTTP_METHODS.iter().any(|method| client.starts_with(method))
+        || server.starts_with(b"HTTP/1.")
+    {
+        facts.protocol = PlaintextProtocol::Http1;
+        return facts;
+    }
+    if client.starts_with(b"SSH-") || server.starts_with(b"SSH-") {
+        facts.protocol = PlaintextProtocol::Ssh;
+        return facts;
+    }
+    if server.starts_with(b"220")
+        && (contains_ignore_case(server, b"smtp")
+            || contains_ignore_case(client, b"HELO")
+            || contains_ignore_case(client, b"EHLO"))
+    {
+        facts.protocol = PlaintextProtocol::Smtp;
+        facts.first_line = first_line(server);
+        facts.starttls_offered = contains_ignore_case(server, b"250-STARTTLS")
+            || contains_ignore_case(server, b"250 STARTTLS");
+        facts.starttls_requested = contains_ignore_case(client, b"STARTTLS");
+        return facts;
+    }
+    if server.starts_with(b"220") && contains_ignore_case(server, b"ftp") {
+        facts.protocol = PlaintextProtocol::Ftp;
+        facts.first_line = first_line(server);
+        facts.starttls_requested = contains_ignore_case(client, b"AUTH TLS");
+        return facts;
+    }
+    if server.starts_with(b"* OK") || server.starts_with(b"* PREAUTH") {
+        facts.protocol = PlaintextProtocol::Imap;
+        facts.first_line = first_line(server);
+        facts.starttls_offered = contains_ignore_case(server, b"STARTTLS");
+        facts.starttls_requested = contains_ignore_case(client, b" STARTTLS");
+        return facts;
+    }
+    if server.starts_with(b"+OK") {
+        facts.protocol = PlaintextProtocol::Pop3;
+        facts.first_line = first_line(server);
+        facts.starttls_offered = contains_ignore_case(server, b"\nSTLS");
+        facts.starttls_requested = contains_ignore_case(client, b"STLS");
+        return facts;
+    }
+    facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_requests_and_the_http2_preface_are_named() {
+        assert_eq!(
+            classify(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"").protocol,
+            PlaintextProtocol::Http1
+        );
+        assert_eq!(
+            classify(b"GET / HTTP/1.1\r\n", b"").first_line,
+            "GET / HTTP/1.1"
+        );
+        assert_eq!(
+            classify(HTTP2_PREFACE, b"").protocol,
+            PlaintextProtocol::Http2
+        );
+    }
+
+    #[test]
+    fn smtp_that_offers_starttls_but_never_uses_it_is_seen() {
+        let server = b"220 mail.internal ESMTP Postfix\r\n250-mail.internal\r\n250-STARTTLS\r\n250 8BITMIME\r\n";
+        let facts = classify(b"EHLO client\r\nMAIL FROM:<a@b>\r\n", server);
+        assert_eq!(facts.protocol, PlaintextProtocol::Smtp);
+        assert!(facts.starttls_offered);
+        assert!(!facts.starttls_requested);
+        assert_eq!(facts.first_line, "220 mail.internal ESMTP Postfix");
+    }
+
+    #[test]
+    fn imap_and_pop3_greetings_are_named() {
+        let imap = classify(
+            b"a1 CAPABILITY\r\n",
+            b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n",
+        );
+        assert_eq!(imap.protocol, PlaintextProtocol::Imap);
+        assert!(imap.starttls_offered);
+        let pop = classify(
+            b"CAPA\r\n",
+            b"+OK POP3 ready\r\n+OK\r\nUSER\r\nSTLS\r\n.\r\n",
+        );
+        assert_eq!(pop.protocol, PlaintextProtocol::Pop3);
+        assert!(pop.starttls_offered);
+        assert!(!pop.starttls_requested);
+    }
+
+    #[test]
+    fn postgres_ssl_request_answer_is_kept() {
+        let facts = classify(&POSTGRES_SSL_REQUEST, b"N");
+        assert_eq!(facts.protocol, PlaintextProtocol::Postgres);
+        assert_eq!(facts.postgres_ssl_answer, Some(b'N'));
+    }
+
+    #[test]
+    fn binary_noise_is_unknown() {
+        let facts = classify(&[0, 1, 2, 0xff, 0xfe], &[]);
+        assert_eq!(facts.protocol, PlaintextProtocol::Unknown);
+        assert_eq!(
+            facts.first_line, "",
+            "unprintable bytes leave no evidence text"
+        );
+    }
+}
