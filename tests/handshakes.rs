@@ -248,8 +248,10 @@ fn handshake_longer_than_the_byte_cap_is_emitted_truncated() {
     assert_eq!(string(&record, "tlstap.end_reason"), "truncated");
     assert_eq!(field(&record, "tls.established"), false);
     assert_eq!(string(&record, "tls.client.server_name"), "api.internal");
-    // The ServerHello fits under the cap, so what it says is still reported.
-    assert_eq!(string(&record, "tls.version"), "1.2");
+    // rustls sends ServerHello..ServerHelloDone in one record that crosses
+    // the cap, so nothing of the server's flight can be reported here; the
+    // OpenSSL sample in read_offline.rs shows the ServerHello surviving.
+    assert!(field(&record, "tls.version").is_null());
 }
 
 #[test]

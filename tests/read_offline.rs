@@ -290,3 +290,27 @@ fn certificate_message_of_330_kb_is_reassembled_when_the_cap_allows_it() {
         "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384"
     );
 }
+
+#[test]
+fn server_hello_under_the_byte_cap_is_reported_when_the_chain_crosses_it() {
+    let path = sample("tls12-ecdhe.pcap");
+    let (code, records, _) = run_tlstap(&[
+        "read",
+        "-q",
+        "--max-handshake-bytes",
+        "1024",
+        path.to_str().expect("p"),
+    ]);
+    assert_eq!(code, 0);
+    let record = &records[0];
+    assert_eq!(field(record, "tlstap.truncated"), true);
+    assert_eq!(string(record, "tls.version"), "1.2");
+    assert_eq!(
+        string(record, "tls.cipher"),
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+    );
+    assert_eq!(
+        string(record, "tlstap.parse_error"),
+        "handshake bytes exceeded the per-direction cap"
+    );
+}
