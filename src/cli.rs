@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use tlstap::output::{open_sink, RecordWriter};
+use tlstap::output::{open_sink, OutputOptions, RecordWriter};
 use tlstap::pipeline::{self, PipelineConfig};
-use tlstap::policy::{Networks, Policy};
+use tlstap::policy::{Networks, Policy, Severity};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,19 @@ pub struct Cli {
 pub enum Command {
     /// Analyze pcap/pcapng files (several are read as one capture; '-' is stdin).
     Read(ReadArgs),
+    /// Work with policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file (errors name the line) and list exceptions that
+    /// have expired or expire within 30 days.
+    Check {
+        #[arg(value_name = "POLICY.toml")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +80,19 @@ pub struct ReadArgs {
 
 #[derive(Debug, Args)]
 pub struct AnalysisArgs {
+    /// Policy file (TOML): internal networks and zones, baselines, TLS ports,
+    /// trusted CAs, mTLS services and owned, expiring exceptions. See README "Policy".
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Write only sessions that have at least one finding.
+    #[arg(long)]
+    pub only_findings: bool,
+
+    /// Leave findings below this severity out (info, low, medium, high, critical).
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub min_severity: Severity,
+
     /// Internal network (CIDR); repeatable. Replaces the default set: RFC 1918,
     /// 100.64.0.0/10, fc00::/7, loopback and link-local. Decides network.direction.
     #[arg(long = "internal", value_name = "CIDR")]
@@ -91,7 +117,10 @@ pub struct AnalysisArgs {
 
 impl AnalysisArgs {
     pub fn policy(&self) -> Result<Policy> {
-        let mut policy = Policy::default();
+        let mut policy = match &self.policy {
+            Some(path) => tlstap::policy::load(path)?.0,
+            None => Policy::default().with_system_roots(),
+        };
         if !self.internal.is_empty() {
             let mut networks = Networks::empty();
             for text in &self.internal {
@@ -119,6 +148,10 @@ impl AnalysisArgs {
         config.flow.tls.max_handshake_bytes = self.max_handshake_bytes;
         config.flow.tls.max_message_length = self.max_handshake_bytes;
         config.key_on_encap = !self.no_vlan_in_flow_key;
+        config.output = OutputOptions {
+            only_findings: self.only_findings,
+            min_severity: self.min_severity,
+        };
         Ok(config)
     }
 }
@@ -167,6 +200,28 @@ pub fn read(args: ReadArgs) -> Result<i32> {
     }
     if let Some(error) = outcome.error {
         return Err(error.into());
+    }
+    Ok(0)
+}
+
+/// Runs `tlstap policy check`; returns the process exit code.
+pub fn policy_check(file: &std::path::Path) -> Result<i32> {
+    let (policy, check) = tlstap::policy::load(file)?;
+    println!(
+        "{}: valid; {} internal networks, {} zones, {} TLS ports, {} trusted CAs, {} mTLS services, {} exceptions",
+        file.display(),
+        policy.internal.blocks().len(),
+        policy.zones.len(),
+        policy.tls_ports.len(),
+        policy.certificates.trusted.len(),
+        policy.mtls.len(),
+        check.exceptions
+    );
+    for (id, owner, expires) in &check.expired {
+        println!("expired: {id} (owner {owner}) expired {expires}");
+    }
+    for (id, owner, expires) in &check.expiring_soon {
+        println!("expiring: {id} (owner {owner}) expires {expires}");
     }
     Ok(0)
 }

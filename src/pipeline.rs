@@ -26,8 +26,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crate::capture::{CaptureError, FileSource};
 use crate::decode::{self, DecodeConfig, EncapPath, TcpSegment, Transport};
 use crate::flow::{Endpoint, FlowContent, FlowEvent, FlowKey, FlowLimits, FlowPacket, FlowTable};
-use crate::output::{OutputError, RecordWriter};
-use crate::policy::Policy;
+use crate::output::{OutputError, OutputOptions, RecordWriter};
+use crate::policy::{Evaluator, Policy};
 use crate::stats::Snapshot;
 use crate::time::PacketTime;
 
@@ -46,6 +46,7 @@ pub struct PipelineConfig {
     /// How often (packet time) idle flows are swept.
     pub sweep_interval: Duration,
     pub filter: Option<String>,
+    pub output: OutputOptions,
 }
 
 impl Default for PipelineConfig {
@@ -59,6 +60,7 @@ impl Default for PipelineConfig {
             key_on_encap: true,
             sweep_interval: Duration::from_secs(5),
             filter: None,
+            output: OutputOptions::default(),
         }
     }
 }
@@ -169,7 +171,10 @@ pub fn run_files(
         }
         drop(output_tx);
 
-        let output = scope.spawn(|| run_output(output_rx, workers, policy, writer, &stop));
+        let options = config.output;
+        let stop_flag = &stop;
+        let output = scope
+            .spawn(move || run_output(output_rx, workers, policy, writer, &options, stop_flag));
 
         let mut stats = Snapshot::default();
         let read_error = read(
@@ -429,8 +434,10 @@ fn run_output(
     workers: usize,
     policy: &Policy,
     writer: &mut RecordWriter,
+    options: &OutputOptions,
     stop: &AtomicBool,
 ) -> (Snapshot, Option<OutputError>, bool) {
+    let mut evaluator = Evaluator::new(policy);
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
     let mut watermarks = vec![0u64; workers];
     let mut stats = Snapshot::default();
@@ -461,7 +468,7 @@ fn run_output(
                 if error.is_some() || closed {
                     continue;
                 }
-                match writer.write(&event, policy) {
+                match writer.write(&event, policy, &mut evaluator, options) {
                     Ok(()) => {}
                     Err(OutputError::Closed) => {
                         closed = true;

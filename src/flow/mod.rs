@@ -21,6 +21,9 @@ use crate::decode::{EncapPath, TcpSegment, Transport};
 use crate::time::PacketTime;
 use crate::tls::{self, Direction, EndReason, HandshakeSummary, Session, TlsLimits, Verdict};
 
+/// Packets after which a plaintext flow is reported even if its heads are not full.
+const MAX_PLAINTEXT_PACKETS: u64 = 24;
+
 /// Caps and timeouts for one worker's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowLimits {
@@ -43,7 +46,7 @@ impl Default for FlowLimits {
             idle_timeout: Duration::from_secs(120),
             reassembly: ReassemblyLimits::default(),
             tls: TlsLimits::default(),
-            plaintext_head_bytes: 0,
+            plaintext_head_bytes: 1024,
         }
     }
 }
@@ -137,6 +140,8 @@ struct Tracker {
     session: Session,
     fin: [bool; 2],
     heads: [Vec<u8>; 2],
+    /// Not TLS: only the opening bytes are still being collected.
+    plaintext: bool,
 }
 
 #[derive(Debug)]
@@ -325,6 +330,7 @@ impl FlowTable {
                 session: Session::new(limits.tls),
                 fin: [false; 2],
                 heads: [Vec::new(), Vec::new()],
+                plaintext: false,
             };
             for (stream, seq) in tracker.streams.iter_mut().zip(*isn) {
                 if let Some(seq) = seq {
@@ -342,6 +348,7 @@ impl FlowTable {
             session,
             fin,
             heads,
+            plaintext,
         } = &mut **tracker;
         let time = packet.time;
         let mut verdict = Verdict::NeedMore;
@@ -361,7 +368,7 @@ impl FlowTable {
                     let take = (limits.plaintext_head_bytes - heads[side].len()).min(bytes.len());
                     heads[side].extend_from_slice(&bytes[..take]);
                 }
-                if verdict == Verdict::NeedMore {
+                if verdict == Verdict::NeedMore && !*plaintext {
                     verdict = session.feed(direction, bytes, time, &mut counters.tls);
                 }
             },
@@ -369,10 +376,29 @@ impl FlowTable {
         if packet.tcp.flags.fin() {
             fin[side] = true;
         }
+        if verdict == Verdict::NotTls {
+            self.counters.flows_not_tls += 1;
+            if limits.plaintext_head_bytes > 0 {
+                // Keep the opening of each side for plaintext findings.
+                *plaintext = true;
+                verdict = Verdict::NeedMore;
+            }
+        }
+        if *plaintext {
+            let full = |head: &Vec<u8>| head.len() >= limits.plaintext_head_bytes;
+            let enough = (full(&heads[0]) || full(&heads[1]))
+                && !heads[0].is_empty()
+                && !heads[1].is_empty();
+            if enough || flow.packets[0] + flow.packets[1] > MAX_PLAINTEXT_PACKETS {
+                verdict = Verdict::Done(EndReason::HandshakeDone);
+            }
+        }
         let end = match verdict {
             Verdict::Done(reason) => Some(reason),
             Verdict::NotTls | Verdict::MidStream => {
-                self.counters.flows_not_tls += 1;
+                if verdict == Verdict::MidStream {
+                    self.counters.flows_not_tls += 1;
+                }
                 Some(EndReason::HandshakeDone)
             }
             Verdict::NeedMore if outcome == PushOutcome::Dropped => Some(EndReason::Truncated),
@@ -387,15 +413,7 @@ impl FlowTable {
             ) {
                 self.counters.flows_closed += 1;
             }
-            let report_plaintext = verdict == Verdict::NotTls && limits.plaintext_head_bytes > 0;
-            emit(
-                flow,
-                reason,
-                packet.index,
-                report_plaintext,
-                &mut self.counters,
-                events,
-            );
+            emit(flow, reason, packet.index, &mut self.counters, events);
         }
     }
 
@@ -475,7 +493,6 @@ fn emit(
     flow: &mut Flow,
     reason: EndReason,
     at: u64,
-    report_plaintext: bool,
     counters: &mut Counters,
     events: &mut Vec<FlowEvent>,
 ) {
@@ -489,7 +506,7 @@ fn emit(
         let (summary, reason) = tracker.session.finish(reason);
         let swapped = summary.roles_swapped;
         (FlowContent::Tls(Box::new(summary)), swapped, reason)
-    } else if report_plaintext {
+    } else if tracker.plaintext {
         let [client_head, server_head] = tracker.heads;
         (
             FlowContent::Plaintext {
@@ -539,5 +556,5 @@ fn finish(
     counters: &mut Counters,
     events: &mut Vec<FlowEvent>,
 ) {
-    emit(&mut flow, reason, at, false, counters, events);
+    emit(&mut flow, reason, at, counters, events);
 }

@@ -7,7 +7,8 @@
 use serde::Serialize;
 
 use crate::flow::{FlowContent, FlowEvent};
-use crate::policy::Policy;
+use crate::policy::{Finding, Policy};
+use crate::tls::plaintext::PlaintextFacts;
 use crate::tls::{
     names, AlertEvent, Chain, ClientHelloSummary, DowngradeSentinel, HandshakeSummary,
     ProtocolVersion, ServerHelloSummary,
@@ -193,6 +194,23 @@ pub struct Tlstap {
     pub encap: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_records: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<Plaintext>,
+    pub findings: Vec<Finding>,
+}
+
+/// What a non-TLS session showed.
+#[derive(Debug, Serialize)]
+pub struct Plaintext {
+    pub protocol: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub first_line: String,
+    pub starttls_offered: bool,
+    pub starttls_requested: bool,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -492,7 +510,12 @@ fn client_extras(hello: &ClientHelloSummary, summary: &HandshakeSummary) -> Tlst
 }
 
 /// Builds the record for one finished flow.
-pub fn build(event: &FlowEvent, policy: &Policy) -> EcsRecord {
+pub fn build(
+    event: &FlowEvent,
+    policy: &Policy,
+    plaintext: Option<&PlaintextFacts>,
+    findings: Vec<Finding>,
+) -> EcsRecord {
     let direction = policy.internal.direction(event.client.ip, event.server.ip);
     let tcp = matches!(event.transport, crate::decode::Transport::Tcp);
     let mut vlans = event.encap.vlan_ids();
@@ -507,9 +530,21 @@ pub fn build(event: &FlowEvent, policy: &Policy) -> EcsRecord {
                 .map_or(event.first_seen, |hello| hello.time);
             (Some(tls), tlstap, "tls", start)
         }
-        FlowContent::Plaintext { .. } => (None, Tlstap::default(), "unknown", event.first_seen),
+        FlowContent::Plaintext { .. } => {
+            let protocol = plaintext.map_or("unknown", |p| p.protocol.as_str());
+            (None, Tlstap::default(), protocol, event.first_seen)
+        }
     };
     let mut tlstap = tlstap;
+    tlstap.findings = findings;
+    tlstap.client_zone = policy.zone(event.client.ip).map(str::to_string);
+    tlstap.server_zone = policy.zone(event.server.ip).map(str::to_string);
+    tlstap.plaintext = plaintext.map(|p| Plaintext {
+        protocol: p.protocol.as_str(),
+        first_line: p.first_line.clone(),
+        starttls_offered: p.starttls_offered,
+        starttls_requested: p.starttls_requested,
+    });
     tlstap.end_reason = event.end.as_str();
     tlstap.midstream = !event.syn_seen;
     tlstap.encap = event.encap.iter().map(|layer| layer.to_string()).collect();
@@ -518,13 +553,18 @@ pub fn build(event: &FlowEvent, policy: &Policy) -> EcsRecord {
         Some(_) => "failure",
         None => "unknown",
     };
+    let dataset = if tls.is_some() {
+        "tlstap.tls"
+    } else {
+        "tlstap.plaintext"
+    };
     EcsRecord {
         timestamp: start.to_rfc3339_micros(),
         event: Event {
             kind: "event",
             category: ["network"],
             kind_type: ["connection"],
-            dataset: "tlstap.tls",
+            dataset,
             outcome,
             start: event.first_seen.to_rfc3339_micros(),
             end: event.last_seen.to_rfc3339_micros(),
@@ -627,6 +667,10 @@ fn tls_fields(summary: &HandshakeSummary) -> (Tls, Tlstap) {
             let total = summary.heartbeat_records[0] + summary.heartbeat_records[1];
             (total > 0).then_some(total)
         },
+        client_zone: None,
+        server_zone: None,
+        plaintext: None,
+        findings: Vec::new(),
     };
     (tls, tlstap)
 }

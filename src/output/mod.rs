@@ -13,8 +13,9 @@ pub mod sink;
 pub use community_id::community_id_v1;
 pub use sink::{open_sink, Sink};
 
-use crate::flow::FlowEvent;
-use crate::policy::Policy;
+use crate::flow::{FlowContent, FlowEvent};
+use crate::policy::{Evaluator, Policy, SessionFacts, Severity};
+use crate::tls::plaintext;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -38,6 +39,26 @@ pub enum OutputError {
 pub struct Counters {
     pub records_written: u64,
     pub records_failed: u64,
+    /// Sessions not written because of `--only-findings`.
+    pub records_filtered: u64,
+}
+
+/// Which records and findings are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// Write only sessions with at least one finding (after `min_severity`).
+    pub only_findings: bool,
+    /// Findings below this severity are left out of records.
+    pub min_severity: Severity,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        Self {
+            only_findings: false,
+            min_severity: Severity::Info,
+        }
+    }
 }
 
 /// Turns finished flows into lines on a sink.
@@ -60,9 +81,43 @@ impl RecordWriter {
         &self.counters
     }
 
-    /// Writes the record for `event`.
-    pub fn write(&mut self, event: &FlowEvent, policy: &Policy) -> Result<(), OutputError> {
-        let record = ecs::build(event, policy);
+    /// Judges `event` (in packet order) and writes its record if it is wanted:
+    /// every TLS session, and plaintext sessions only when they raise a finding.
+    pub fn write(
+        &mut self,
+        event: &FlowEvent,
+        policy: &Policy,
+        evaluator: &mut Evaluator,
+        options: &OutputOptions,
+    ) -> Result<(), OutputError> {
+        let (tls, plaintext) = match &event.content {
+            FlowContent::Tls(summary) => (Some(summary.as_ref()), None),
+            FlowContent::Plaintext {
+                client_head,
+                server_head,
+            } => (None, Some(plaintext::classify(client_head, server_head))),
+        };
+        let time = tls
+            .and_then(|t| t.client_hello.as_ref())
+            .map_or(event.first_seen, |hello| hello.time);
+        let facts = SessionFacts {
+            time,
+            client: std::net::SocketAddr::new(event.client.ip, event.client.port),
+            server: std::net::SocketAddr::new(event.server.ip, event.server.port),
+            direction: policy.internal.direction(event.client.ip, event.server.ip),
+            tls,
+            plaintext: plaintext.as_ref(),
+            previous: None,
+        };
+        let mut findings = evaluator.evaluate(facts, policy);
+        findings.retain(|finding| {
+            finding.severity >= options.min_severity || finding.exception.is_some()
+        });
+        if findings.is_empty() && (options.only_findings || plaintext.is_some()) {
+            self.counters.records_filtered += 1;
+            return Ok(());
+        }
+        let record = ecs::build(event, policy, plaintext.as_ref(), findings);
         self.write_value(&record)
     }
 

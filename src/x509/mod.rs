@@ -343,6 +343,19 @@ pub fn check_issued_by(child_der: &[u8], issuer_der: &[u8]) -> Result<SignatureC
     Ok(check_signature(&child, issuer.public_key()))
 }
 
+/// The DER of every CERTIFICATE block in a PEM bundle (a trust store file).
+/// Blocks of other types are skipped; a damaged block is an error.
+pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Vec<u8>>, X509Error> {
+    let mut out = Vec::new();
+    for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
+        let block = block.map_err(|_| X509Error::Malformed)?;
+        if block.label == "CERTIFICATE" {
+            out.push(block.contents);
+        }
+    }
+    Ok(out)
+}
+
 /// Uppercase hex helper used for fingerprints: `hex_upper(&[0xab, 0x01]) == "AB01"`.
 pub fn hex_upper(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";

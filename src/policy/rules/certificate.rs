@@ -1,0 +1,364 @@
+//! Certificate findings, for server chains and client (mTLS) chains alike,
+//! judged at the handshake's packet time.
+
+use serde_json::json;
+
+use super::Rule;
+use crate::policy::{sni_matches, SessionFacts, Severity, TrustAnchor};
+use crate::tls::{Chain, ChainEntry};
+use crate::x509::{self, CertificateSummary, PublicKeyAlgorithm, SignatureCheck, SignatureHash};
+
+const DAY: i64 = 86_400;
+
+/// Which chain a finding is about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Server,
+    Client,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        }
+    }
+}
+
+fn chains<'a>(facts: &SessionFacts<'a>) -> Vec<(Role, &'a Chain)> {
+    let Some(tls) = facts.tls else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if !tls.server_chain.is_empty() {
+        out.push((Role::Server, &tls.server_chain));
+    }
+    if !tls.client_chain.is_empty() {
+        out.push((Role::Client, &tls.client_chain));
+    }
+    out
+}
+
+fn parsed(chain: &Chain) -> impl Iterator<Item = (usize, &CertificateSummary)> {
+    chain
+        .certificates
+        .iter()
+        .enumerate()
+        .filter_map(|(i, entry)| entry.summary.as_ref().ok().map(|s| (i, s)))
+}
+
+fn identity(role: Role, position: usize, certificate: &CertificateSummary) -> serde_json::Value {
+    json!({
+        "chain": role.as_str(),
+        "position": position,
+        "subject": certificate.subject.rfc4514,
+        "issuer": certificate.issuer.rfc4514,
+        "sha256": certificate.sha256_hex(),
+        "not_before": certificate.not_before.to_rfc3339(),
+        "not_after": certificate.not_after.to_rfc3339(),
+    })
+}
+
+fn with(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
+    if let (Some(base), serde_json::Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+fn name(role: Role, position: usize) -> String {
+    match position {
+        0 => format!("{} leaf certificate", role.as_str()),
+        n => format!("{} chain certificate #{n}", role.as_str()),
+    }
+}
+
+pub const CERT_EXPIRED: Rule = Rule {
+    id: "cert_expired",
+    severity: Severity::High,
+    summary: "A certificate in the chain was past its notAfter at the time of the handshake.",
+    check: |facts, _, out| {
+        let now = facts.time.as_secs();
+        for (role, chain) in chains(facts) {
+            for (i, cert) in parsed(chain) {
+                if cert.not_after.0 < now {
+                    let days = (now - cert.not_after.0) / DAY;
+                    out.add(
+                        format!("{} expired {days} days before the handshake", name(role, i)),
+                        with(identity(role, i, cert), json!({"days_expired": days})),
+                    );
+                }
+            }
+        }
+    },
+};
+
+pub const CERT_NOT_YET_VALID: Rule = Rule {
+    id: "cert_not_yet_valid",
+    severity: Severity::High,
+    summary: "A certificate in the chain was before its notBefore at the time of the handshake.",
+    check: |facts, _, out| {
+        let now = facts.time.as_secs();
+        for (role, chain) in chains(facts) {
+            for (i, cert) in parsed(chain) {
+                if cert.not_before.0 > now {
+                    out.add(
+                        format!(
+                            "{} is not valid until {}",
+                            name(role, i),
+                            cert.not_before.to_rfc3339()
+                        ),
+                        identity(role, i, cert),
+                    );
+                }
+            }
+        }
+    },
+};
+
+pub const CERT_EXPIRING_SOON: Rule = Rule {
+    id: "cert_expiring_soon",
+    severity: Severity::Medium,
+    summary: "A certificate in the chain expires within the warning window (default 30 days) of the handshake.",
+    check: |facts, policy, out| {
+        let now = facts.time.as_secs();
+        let window = policy.certificates.expiry_warning_days * DAY;
+        for (role, chain) in chains(facts) {
+            for (i, cert) in parsed(chain) {
+                let left = cert.not_after.0 - now;
+                if left >= 0 && left < window {
+                    out.add(
+                        format!("{} expires in {} days", name(role, i), left / DAY),
+                        with(identity(role, i, cert), json!({"days_left": left / DAY})),
+                    );
+                }
+            }
+        }
+    },
+};
+
+pub const CERT_SELF_SIGNED: Rule = Rule {
+    id: "cert_self_signed",
+    severity: Severity::Medium,
+    summary: "The leaf certificate is self-signed (it vouches for itself).",
+    check: |facts, _, out| {
+        for (role, chain) in chains(facts) {
+            if let Some(leaf) = chain.leaf() {
+                if leaf.self_signed {
+                    out.add(
+                        format!("{} is self-signed", name(role, 0)),
+                        identity(role, 0, leaf),
+                    );
+                }
+            }
+        }
+    },
+};
+
+pub const CERT_NAME_MISMATCH: Rule = Rule {
+    id: "cert_name_mismatch",
+    severity: Severity::High,
+    summary: "The SNI is not covered by the server leaf's DNS SANs (or CN when there are none), RFC 6125 wildcard rules.",
+    check: |facts, _, out| {
+        let (Some(sni), Some(leaf)) = (facts.sni(), facts.tls.and_then(|t| t.server_chain.leaf())) else {
+            return;
+        };
+        if !sni_matches(sni, leaf) {
+            out.add(
+                format!("server certificate does not cover {sni}"),
+                with(
+                    identity(Role::Server, 0, leaf),
+                    json!({"sni": sni, "dns_names": leaf.alt_names.dns, "common_name": leaf.subject.common_name}),
+                ),
+            );
+        }
+    },
+};
+
+pub const CERT_WEAK_KEY: Rule = Rule {
+    id: "cert_weak_key",
+    severity: Severity::High,
+    summary: "RSA key under 2048 bits, EC key under 256 bits, or a DSA key.",
+    check: |facts, _, out| {
+        for (role, chain) in chains(facts) {
+            for (i, cert) in parsed(chain) {
+                let size = cert.public_key_size.unwrap_or(0);
+                let weak = match cert.public_key_algorithm {
+                    PublicKeyAlgorithm::Rsa => size < 2048,
+                    PublicKeyAlgorithm::Ec => size < 256,
+                    PublicKeyAlgorithm::Dsa => true,
+                    _ => false,
+                };
+                if weak {
+                    out.add(
+                        format!(
+                            "{} has a weak {} {size}-bit key",
+                            name(role, i),
+                            cert.public_key_algorithm.as_str()
+                        ),
+                        with(
+                            identity(role, i, cert),
+                            json!({"algorithm": cert.public_key_algorithm.as_str(), "bits": size}),
+                        ),
+                    );
+                }
+            }
+        }
+    },
+};
+
+pub const CERT_WEAK_SIGNATURE: Rule = Rule {
+    id: "cert_weak_signature",
+    severity: Severity::High,
+    summary: "A certificate (other than a self-signed root) is signed with MD5 or SHA-1.",
+    check: |facts, _, out| {
+        for (role, chain) in chains(facts) {
+            for (i, cert) in parsed(chain) {
+                // A root's self-signature is never checked by a client.
+                if cert.self_signed && i > 0 {
+                    continue;
+                }
+                if matches!(
+                    cert.signature_hash,
+                    SignatureHash::Md2 | SignatureHash::Md5 | SignatureHash::Sha1
+                ) {
+                    out.add(
+                        format!(
+                            "{} is signed with {}",
+                            name(role, i),
+                            cert.signature_algorithm
+                        ),
+                        with(
+                            identity(role, i, cert),
+                            json!({"signature_algorithm": cert.signature_algorithm}),
+                        ),
+                    );
+                }
+            }
+        }
+    },
+};
+
+pub const CERT_LONG_VALIDITY: Rule = Rule {
+    id: "cert_long_validity",
+    severity: Severity::Low,
+    summary: "A leaf certificate valid for longer than the maximum (default 398 days).",
+    check: |facts, policy, out| {
+        for (role, chain) in chains(facts) {
+            if let Some(leaf) = chain.leaf() {
+                let days = (leaf.not_after.0 - leaf.not_before.0) / DAY;
+                if days > policy.certificates.max_validity_days {
+                    out.add(
+                        format!("{} is valid for {days} days (maximum {})", name(role, 0), policy.certificates.max_validity_days),
+                        with(identity(role, 0, leaf), json!({"validity_days": days, "maximum_days": policy.certificates.max_validity_days})),
+                    );
+                }
+            }
+        }
+    },
+};
+
+pub const CERT_EKU_MISMATCH: Rule = Rule {
+    id: "cert_eku_mismatch",
+    severity: Severity::Medium,
+    summary: "A leaf whose extended key usage lacks serverAuth (server) or clientAuth (client), when EKU is present.",
+    check: |facts, _, out| {
+        for (role, chain) in chains(facts) {
+            let Some(leaf) = chain.leaf() else { continue };
+            if leaf.extended_key_usage.is_empty() {
+                continue;
+            }
+            let needed = match role {
+                Role::Server => "server_auth",
+                Role::Client => "client_auth",
+            };
+            let has = leaf.extended_key_usage.iter().any(|usage| usage == needed || usage == "any");
+            if !has {
+                out.add(
+                    format!("{} lacks {needed} in its extended key usage", name(role, 0)),
+                    with(identity(role, 0, leaf), json!({"extended_key_usage": leaf.extended_key_usage, "needed": needed})),
+                );
+            }
+        }
+    },
+};
+
+fn issued_by_anchor(last: &CertificateSummary, anchors: &[TrustAnchor]) -> bool {
+    anchors
+        .iter()
+        .any(|anchor| anchor.subject == last.issuer.rfc4514)
+}
+
+pub const CHAIN_INCOMPLETE: Rule = Rule {
+    id: "chain_incomplete",
+    severity: Severity::Medium,
+    summary: "Issuer/subject links in the chain are broken, or the last certificate is neither self-signed nor issued by a trusted CA.",
+    check: |facts, policy, out| {
+        for (role, chain) in chains(facts) {
+            let certificates: Vec<&CertificateSummary> = chain.certificates.iter().filter_map(|e| e.summary.as_ref().ok()).collect();
+            for (i, pair) in certificates.windows(2).enumerate() {
+                if pair[0].issuer.rfc4514 != pair[1].subject.rfc4514 {
+                    out.add(
+                        format!("{} chain is broken after certificate #{i}: its issuer is not the next certificate", role.as_str()),
+                        json!({"chain": role.as_str(), "position": i, "issuer": pair[0].issuer.rfc4514, "next_subject": pair[1].subject.rfc4514}),
+                    );
+                    return;
+                }
+            }
+            let Some(last) = certificates.last() else { continue };
+            let anchors: Vec<TrustAnchor> = policy.certificates.trusted.iter().chain(&policy.certificates.system).cloned().collect();
+            // Without any trust store loaded, only broken links can be judged.
+            if last.self_signed || anchors.is_empty() || issued_by_anchor(last, &anchors) {
+                continue;
+            }
+            out.add(
+                format!("{} chain ends at {} whose issuer {} is neither sent nor a trusted CA", role.as_str(), last.subject.rfc4514, last.issuer.rfc4514),
+                json!({"chain": role.as_str(), "last_subject": last.subject.rfc4514, "missing_issuer": last.issuer.rfc4514, "length": certificates.len()}),
+            );
+        }
+    },
+};
+
+fn verifies(child: &ChainEntry, issuer_der: &[u8]) -> bool {
+    matches!(
+        x509::check_issued_by(&child.der, issuer_der),
+        Ok(SignatureCheck::Verified)
+    )
+}
+
+pub const CERT_UNTRUSTED_ISSUER: Rule = Rule {
+    id: "cert_untrusted_issuer",
+    severity: Severity::High,
+    summary: "With a policy trust bundle: the chain does not verify (signatures checked) up to one of the configured internal CAs.",
+    check: |facts, policy, out| {
+        let anchors = &policy.certificates.trusted;
+        if anchors.is_empty() {
+            return;
+        }
+        for (role, chain) in chains(facts) {
+            let entries = &chain.certificates;
+            let Some(last) = entries.last() else { continue };
+            let mut failure = None;
+            for (i, pair) in entries.windows(2).enumerate() {
+                if !verifies(&pair[0], &pair[1].der) {
+                    failure = Some(format!("certificate #{i} is not signed by certificate #{}", i + 1));
+                    break;
+                }
+            }
+            if failure.is_none() {
+                let anchored = anchors.iter().any(|anchor| anchor.der == last.der || verifies(last, &anchor.der));
+                if !anchored {
+                    failure = Some("the chain does not end at, or under, a trusted CA".to_string());
+                }
+            }
+            if let Some(reason) = failure {
+                let issuer = last.summary.as_ref().map(|s| s.issuer.rfc4514.clone()).unwrap_or_default();
+                out.add(
+                    format!("{} chain is not trusted: {reason}", role.as_str()),
+                    json!({"chain": role.as_str(), "reason": reason, "last_issuer": issuer, "trusted": anchors.iter().map(|a| a.subject.clone()).collect::<Vec<_>>()}),
+                );
+            }
+        }
+    },
+};

@@ -1,0 +1,109 @@
+//! The finding rules, one file per family. A new finding is a `Rule` in its
+//! family's file plus one line in [`RULES`]; ids are stable once released.
+
+mod certificate;
+mod cipher;
+mod handshake;
+mod plaintext;
+mod version;
+
+use super::{Finding, Policy, SessionFacts, Severity};
+
+/// One rule: a stable id, its default severity, what it means, and its check.
+pub struct Rule {
+    pub id: &'static str,
+    pub severity: Severity,
+    /// One sentence for README and `--help`-style listings.
+    pub summary: &'static str,
+    pub check: fn(&SessionFacts<'_>, &Policy, &mut Findings<'_>),
+}
+
+/// Collects one rule's findings.
+pub struct Findings<'a> {
+    rule: &'a Rule,
+    out: &'a mut Vec<Finding>,
+}
+
+impl<'a> Findings<'a> {
+    pub fn new(rule: &'a Rule, out: &'a mut Vec<Finding>) -> Self {
+        Self { rule, out }
+    }
+
+    pub fn add(&mut self, message: String, evidence: serde_json::Value) {
+        self.add_with(self.rule.severity, message, evidence);
+    }
+
+    pub fn add_with(&mut self, severity: Severity, message: String, evidence: serde_json::Value) {
+        self.out.push(Finding {
+            id: self.rule.id,
+            severity,
+            message,
+            evidence,
+            exception: None,
+        });
+    }
+}
+
+/// Raised by the exception logic, not by a check.
+pub const EXCEPTION_EXPIRED: Rule = Rule {
+    id: "exception_expired",
+    severity: Severity::Medium,
+    summary: "An exception that would cover a finding on this session is past its expiry date.",
+    check: |_, _, _| {},
+};
+
+/// Every rule, in the order findings are listed in a record.
+pub const RULES: &[Rule] = &[
+    version::TLS_BELOW_BASELINE,
+    version::OBSOLETE_VERSION,
+    version::DOWNGRADE,
+    version::FALLBACK_SCSV,
+    version::VERSION_REGRESSION,
+    cipher::WEAK_CIPHER,
+    cipher::NO_FORWARD_SECRECY,
+    cipher::CBC_CIPHER,
+    plaintext::PLAINTEXT_ON_TLS_PORT,
+    plaintext::PLAINTEXT_FALLBACK,
+    plaintext::STARTTLS_NOT_USED,
+    plaintext::POSTGRES_SSL_REFUSED,
+    certificate::CERT_EXPIRED,
+    certificate::CERT_NOT_YET_VALID,
+    certificate::CERT_EXPIRING_SOON,
+    certificate::CERT_SELF_SIGNED,
+    certificate::CERT_NAME_MISMATCH,
+    certificate::CERT_WEAK_KEY,
+    certificate::CERT_WEAK_SIGNATURE,
+    certificate::CERT_LONG_VALIDITY,
+    certificate::CERT_EKU_MISMATCH,
+    certificate::CHAIN_INCOMPLETE,
+    certificate::CERT_UNTRUSTED_ISSUER,
+    handshake::TLS_ALERT,
+    handshake::MTLS_MISSING,
+    handshake::MTLS_NOT_OBSERVABLE,
+    EXCEPTION_EXPIRED,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::RULES;
+
+    #[test]
+    fn rule_ids_are_unique_snake_case_and_documented() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README");
+        let mut seen = std::collections::HashSet::new();
+        for rule in RULES {
+            assert!(seen.insert(rule.id), "duplicate id {}", rule.id);
+            assert!(
+                rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{} is not snake_case",
+                rule.id
+            );
+            assert!(
+                readme.contains(&format!("`{}`", rule.id)),
+                "{} is not in README",
+                rule.id
+            );
+        }
+    }
+}
