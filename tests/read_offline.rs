@@ -120,8 +120,14 @@ fn hello_retry_and_small_mtu_samples_are_reassembled() {
 }
 
 #[test]
-fn plaintext_http_on_443_produces_no_tls_record() {
-    assert!(read("plaintext-http-443.pcap").is_empty());
+fn plaintext_http_on_443_is_a_plaintext_record_not_a_tls_one() {
+    let records = read("plaintext-http-443.pcap");
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert!(field(r, "tls").is_null());
+    assert_eq!(string(r, "network.protocol"), "http");
+    assert_eq!(string(r, "event.dataset"), "tlstap.plaintext");
+    assert_eq!(string(r, "tlstap.findings.0.id"), "plaintext_on_tls_port");
 }
 
 #[test]

@@ -21,6 +21,7 @@ pub enum Side {
 /// A test PKI: root CA → intermediate → server leaf (and a client leaf).
 pub struct Pki {
     pub root_der: CertificateDer<'static>,
+    pub root_pem: String,
     pub intermediate_der: CertificateDer<'static>,
     pub server_chain: Vec<CertificateDer<'static>>,
     pub server_key: PrivateKeyDer<'static>,
@@ -44,8 +45,31 @@ fn ca_params(name: &str) -> rcgen::CertificateParams {
     params
 }
 
+/// Leaf properties a test may want to change.
+#[derive(Clone)]
+pub struct LeafOptions {
+    /// (not_before, not_after) of both leaves; rcgen's default is 1975..4096.
+    pub validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+    pub server_eku: Vec<rcgen::ExtendedKeyUsagePurpose>,
+    pub client_eku: Vec<rcgen::ExtendedKeyUsagePurpose>,
+}
+
+impl Default for LeafOptions {
+    fn default() -> Self {
+        Self {
+            validity: None,
+            server_eku: vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth],
+            client_eku: vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth],
+        }
+    }
+}
+
 impl Pki {
     pub fn new(server_names: &[&str]) -> Self {
+        Self::with_leaves(server_names, &LeafOptions::default())
+    }
+
+    pub fn with_leaves(server_names: &[&str], leaves: &LeafOptions) -> Self {
         let root_key = rcgen::KeyPair::generate().expect("key");
         let root = ca_params("tlstap Test Root")
             .self_signed(&root_key)
@@ -64,7 +88,11 @@ impl Pki {
             rcgen::DnType::CommonName,
             server_names.first().copied().unwrap_or("server"),
         );
-        server_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        server_params.extended_key_usages = leaves.server_eku.clone();
+        if let Some((not_before, not_after)) = leaves.validity {
+            server_params.not_before = not_before;
+            server_params.not_after = not_after;
+        }
         let server_key = rcgen::KeyPair::generate().expect("key");
         let server = server_params
             .signed_by(&server_key, &intermediate_issuer)
@@ -75,7 +103,11 @@ impl Pki {
         client_params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "client.internal");
-        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        client_params.extended_key_usages = leaves.client_eku.clone();
+        if let Some((not_before, not_after)) = leaves.validity {
+            client_params.not_before = not_before;
+            client_params.not_after = not_after;
+        }
         let client_key = rcgen::KeyPair::generate().expect("key");
         let client = client_params
             .signed_by(&client_key, &intermediate_issuer)
@@ -83,6 +115,7 @@ impl Pki {
 
         Pki {
             root_der: root.der().clone(),
+            root_pem: root.pem(),
             intermediate_der: intermediate.der().clone(),
             server_chain: vec![server.der().clone(), intermediate.der().clone()],
             server_key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
@@ -104,6 +137,27 @@ pub struct HandshakeOptions {
     pub client_groups: Option<Vec<&'static dyn rustls::crypto::SupportedKxGroup>>,
     pub server_groups: Option<Vec<&'static dyn rustls::crypto::SupportedKxGroup>>,
     pub application_data: bool,
+    /// Unix seconds both peers take as "now" when validating certificates
+    /// (None: the wall clock).
+    pub validation_time: Option<u64>,
+}
+
+#[derive(Debug)]
+struct FixedTime(u64);
+
+impl rustls::time_provider::TimeProvider for FixedTime {
+    fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+        Some(rustls::pki_types::UnixTime::since_unix_epoch(
+            std::time::Duration::from_secs(self.0),
+        ))
+    }
+}
+
+fn time_provider(options: &HandshakeOptions) -> Arc<dyn rustls::time_provider::TimeProvider> {
+    match options.validation_time {
+        Some(seconds) => Arc::new(FixedTime(seconds)),
+        None => Arc::new(rustls::time_provider::DefaultTimeProvider),
+    }
 }
 
 impl Default for HandshakeOptions {
@@ -117,6 +171,7 @@ impl Default for HandshakeOptions {
             client_groups: None,
             server_groups: None,
             application_data: true,
+            validation_time: None,
         }
     }
 }
@@ -138,10 +193,12 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
     roots.add(pki.root_der.clone()).expect("root");
     let roots = Arc::new(roots);
 
-    let server_builder =
-        rustls::ServerConfig::builder_with_provider(provider(&options.server_groups))
-            .with_protocol_versions(&options.server_versions)
-            .expect("versions");
+    let server_builder = rustls::ServerConfig::builder_with_details(
+        provider(&options.server_groups),
+        time_provider(options),
+    )
+    .with_protocol_versions(&options.server_versions)
+    .expect("versions");
     let server_builder = if options.client_auth {
         let verifier = rustls::server::WebPkiClientVerifier::builder(roots.clone())
             .build()
@@ -155,11 +212,13 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
         .expect("server cert");
     server_config.alpn_protocols = options.alpn.clone();
 
-    let client_builder =
-        rustls::ClientConfig::builder_with_provider(provider(&options.client_groups))
-            .with_protocol_versions(&options.client_versions)
-            .expect("versions")
-            .with_root_certificates(roots);
+    let client_builder = rustls::ClientConfig::builder_with_details(
+        provider(&options.client_groups),
+        time_provider(options),
+    )
+    .with_protocol_versions(&options.client_versions)
+    .expect("versions")
+    .with_root_certificates(roots);
     let mut client_config = if options.client_auth {
         client_builder
             .with_client_auth_cert(pki.client_chain.clone(), pki.client_key.clone_key())
@@ -440,8 +499,13 @@ pub fn run_tlstap(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
 }
 
 /// Reads a path like "tls.client.server_name" out of a record.
+/// Numeric segments index arrays: "tlstap.findings.0.id".
 pub fn field<'a>(record: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
-    path.split('.').fold(record, |value, key| &value[key])
+    path.split('.')
+        .fold(record, |value, key| match key.parse::<usize>() {
+            Ok(index) if value.is_array() => &value[index],
+            _ => &value[key],
+        })
 }
 
 pub fn string(record: &serde_json::Value, path: &str) -> String {

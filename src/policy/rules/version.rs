@@ -54,26 +54,23 @@ pub const OBSOLETE_VERSION: Rule = Rule {
 pub const DOWNGRADE: Rule = Rule {
     id: "downgrade",
     severity: Severity::Medium,
-    summary: "The client offered a higher version than was negotiated, or the ServerHello carries the TLS 1.3 downgrade sentinel.",
+    summary: "The client offered a higher version than was negotiated (the ServerHello's TLS 1.3 downgrade sentinel, when present, is in the evidence).",
     check: |facts, _, out| {
         let Some(tls) = facts.tls else { return };
         let (Some(version), Some(hello), Some(server)) = (facts.version(), &tls.client_hello, &tls.server_hello) else {
             return;
         };
         let offered = hello.highest_offered();
-        if let Some(sentinel) = server.downgrade_sentinel {
-            let kind = match sentinel {
+        // A 1.3-capable server always sets the RFC 8446 §4.1.3 sentinel when it
+        // negotiates lower; that is only a downgrade if the client asked for more.
+        if offered.normalized().is_some_and(|offered| offered > version) {
+            let sentinel = server.downgrade_sentinel.map(|sentinel| match sentinel {
                 DowngradeSentinel::Tls12 => "DOWNGRD\\x01 (TLS 1.2)",
                 DowngradeSentinel::Tls11OrBelow => "DOWNGRD\\x00 (TLS 1.1 or below)",
-            };
-            out.add(
-                format!("server random carries the TLS 1.3 downgrade sentinel {kind}"),
-                json!({"sentinel": kind, "negotiated": label(version), "client_offered": label(offered)}),
-            );
-        } else if offered.normalized().is_some_and(|offered| offered > version) {
+            });
             out.add(
                 format!("client offered {} but {} was negotiated", label(offered), label(version)),
-                json!({"client_offered": label(offered), "negotiated": label(version)}),
+                json!({"client_offered": label(offered), "negotiated": label(version), "sentinel": sentinel}),
             );
         }
     },
