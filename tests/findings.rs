@@ -554,3 +554,38 @@ fn policy_check_reports_errors_with_line_numbers_and_lists_expired_exceptions() 
         "{stderr}"
     );
 }
+
+#[test]
+fn server_leaf_without_server_auth_is_an_eku_mismatch() {
+    let dir = temp_dir();
+    let leaves = LeafOptions {
+        server_eku: vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth],
+        ..LeafOptions::default()
+    };
+    let pki = Pki::with_leaves(&["api.internal"], &leaves);
+    // Only a client that does not validate completes this handshake.
+    let options = HandshakeOptions {
+        client_versions: vec![&rustls::version::TLS12],
+        insecure_client: true,
+        ..HandshakeOptions::default()
+    };
+    let pcap = handshake_pcap(dir.path(), "eku.pcap", &pki, &options, &Framing::default());
+    rustls_policy(dir.path(), &pki, ""); // writes root.pem
+    let policy = dir.path().join("eku.toml");
+    std::fs::write(
+        &policy,
+        "[baseline]\ninternal = \"1.2\"\n[certificates]\ntrusted_ca = \"root.pem\"\nsystem_roots = false\nmax_validity_days = 1000000\n",
+    )
+    .expect("write");
+    let r = &read_with(&policy, &pcap, &[])[0];
+    assert_eq!(
+        ids(r),
+        ["cert_eku_mismatch".to_string()].into_iter().collect()
+    );
+    let eku = finding(r, "cert_eku_mismatch");
+    assert_eq!(eku["evidence"]["needed"], "server_auth");
+    assert_eq!(
+        eku["evidence"]["extended_key_usage"],
+        serde_json::json!(["client_auth"])
+    );
+}

@@ -140,6 +140,58 @@ pub struct HandshakeOptions {
     /// Unix seconds both peers take as "now" when validating certificates
     /// (None: the wall clock).
     pub validation_time: Option<u64>,
+    /// The client accepts any server certificate (like `curl -k`).
+    pub insecure_client: bool,
+}
+
+/// A client that does not validate the server's certificate (signatures on the
+/// handshake itself are still checked, so the TLS exchange stays real).
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            certificate,
+            signature,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            certificate,
+            signature,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 #[derive(Debug)]
@@ -172,6 +224,7 @@ impl Default for HandshakeOptions {
             server_groups: None,
             application_data: true,
             validation_time: None,
+            insecure_client: false,
         }
     }
 }
@@ -227,6 +280,10 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
         client_builder.with_no_client_auth()
     };
     client_config.alpn_protocols = options.alpn.clone();
+    if options.insecure_client {
+        let verifier = Arc::new(AcceptAnyCertificate(provider(&options.client_groups)));
+        client_config.dangerous().set_certificate_verifier(verifier);
+    }
 
     let name = ServerName::try_from(options.server_name.clone()).expect("server name");
     let mut client = rustls::ClientConnection::new(Arc::new(client_config), name).expect("client");
