@@ -39,7 +39,7 @@ fn main() {
             wire
         })
         .collect();
-    let mut streams: Vec<Vec<Frame>> = (0..sessions)
+    let streams: Vec<Vec<Frame>> = (0..sessions)
         .map(|i| {
             let framing = Framing {
                 client: (
@@ -53,26 +53,12 @@ fn main() {
         .collect();
     // Interleave 64 sessions at a time.
     let mut frames = Vec::new();
-    let mut micros = 0u64;
-    for group in streams.chunks_mut(64) {
-        let mut cursors = vec![0usize; group.len()];
-        loop {
-            let mut any = false;
-            for (stream, cursor) in group.iter().zip(cursors.iter_mut()) {
-                if let Some(f) = stream.get(*cursor) {
-                    micros += 20;
-                    frames.push(Frame {
-                        micros,
-                        bytes: f.bytes.clone(),
-                    });
-                    *cursor += 1;
-                    any = true;
-                }
-            }
-            if !any {
-                break;
-            }
-        }
+    for group in streams.chunks(64) {
+        let offset = frames.last().map_or(0, |f: &Frame| f.micros);
+        frames.extend(interleave(group, 20).into_iter().map(|f| Frame {
+            micros: offset + f.micros,
+            bytes: f.bytes,
+        }));
     }
     write_pcap(std::path::Path::new(&path), &frames, 1_767_225_600);
     eprintln!("{path}: {} packets, {sessions} sessions", frames.len());

@@ -8,7 +8,6 @@ use support::*;
 fn one_and_four_workers_write_identical_records_in_identical_order() {
     let dir = temp_dir();
     let pki = Pki::new(&["api.internal"]);
-    let mut frames = Vec::new();
     // 40 sessions on distinct ports, interleaved in time, mixed versions.
     let mut conversations = Vec::new();
     for i in 0..40u16 {
@@ -35,26 +34,7 @@ fn one_and_four_workers_write_identical_records_in_identical_order() {
         };
         conversations.push(frame(&handshake(&pki_names, &options), &framing));
     }
-    // Interleave: round-robin one frame from each conversation.
-    let mut cursors = vec![0usize; conversations.len()];
-    let mut micros = 0u64;
-    loop {
-        let mut any = false;
-        for (conversation, cursor) in conversations.iter().zip(cursors.iter_mut()) {
-            if let Some(f) = conversation.get(*cursor) {
-                micros += 50;
-                frames.push(Frame {
-                    micros,
-                    bytes: f.bytes.clone(),
-                });
-                *cursor += 1;
-                any = true;
-            }
-        }
-        if !any {
-            break;
-        }
-    }
+    let frames = interleave(&conversations, 50);
     let path = dir.path().join("many.pcap");
     write_pcap(&path, &frames, 1_767_225_600);
     let path = path.to_str().expect("path");

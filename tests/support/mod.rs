@@ -586,3 +586,28 @@ pub fn corpus() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
     path.is_dir().then_some(path)
 }
+
+/// Interleaves conversations frame by frame (round robin), `step` µs apart,
+/// so many flows are open at once.
+pub fn interleave(conversations: &[Vec<Frame>], step: u64) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    let mut cursors = vec![0usize; conversations.len()];
+    let mut micros = 0u64;
+    loop {
+        let mut any = false;
+        for (conversation, cursor) in conversations.iter().zip(cursors.iter_mut()) {
+            if let Some(frame) = conversation.get(*cursor) {
+                micros += step;
+                frames.push(Frame {
+                    micros,
+                    bytes: frame.bytes.clone(),
+                });
+                *cursor += 1;
+                any = true;
+            }
+        }
+        if !any {
+            return frames;
+        }
+    }
+}

@@ -48,6 +48,15 @@ fn parsed(chain: &Chain) -> impl Iterator<Item = (usize, &CertificateSummary)> {
         .filter_map(|(i, entry)| entry.summary.as_ref().ok().map(|s| (i, s)))
 }
 
+/// Every parsed certificate of every chain, with its chain and position.
+fn certificates<'a>(
+    facts: &SessionFacts<'a>,
+) -> impl Iterator<Item = (Role, usize, &'a CertificateSummary)> {
+    chains(facts)
+        .into_iter()
+        .flat_map(|(role, chain)| parsed(chain).map(move |(i, cert)| (role, i, cert)))
+}
+
 fn identity(role: Role, position: usize, certificate: &CertificateSummary) -> serde_json::Value {
     json!({
         "chain": role.as_str(),
@@ -80,15 +89,13 @@ pub const CERT_EXPIRED: Rule = Rule {
     summary: "A certificate in the chain was past its notAfter at the time of the handshake.",
     check: |facts, _, out| {
         let now = facts.time.as_secs();
-        for (role, chain) in chains(facts) {
-            for (i, cert) in parsed(chain) {
-                if cert.not_after.0 < now {
-                    let days = (now - cert.not_after.0) / DAY;
-                    out.add(
-                        format!("{} expired {days} days before the handshake", name(role, i)),
-                        with(identity(role, i, cert), json!({"days_expired": days})),
-                    );
-                }
+        for (role, i, cert) in certificates(facts) {
+            if cert.not_after.0 < now {
+                let days = (now - cert.not_after.0) / DAY;
+                out.add(
+                    format!("{} expired {days} days before the handshake", name(role, i)),
+                    with(identity(role, i, cert), json!({"days_expired": days})),
+                );
             }
         }
     },
@@ -100,18 +107,16 @@ pub const CERT_NOT_YET_VALID: Rule = Rule {
     summary: "A certificate in the chain was before its notBefore at the time of the handshake.",
     check: |facts, _, out| {
         let now = facts.time.as_secs();
-        for (role, chain) in chains(facts) {
-            for (i, cert) in parsed(chain) {
-                if cert.not_before.0 > now {
-                    out.add(
-                        format!(
-                            "{} is not valid until {}",
-                            name(role, i),
-                            cert.not_before.to_rfc3339()
-                        ),
-                        identity(role, i, cert),
-                    );
-                }
+        for (role, i, cert) in certificates(facts) {
+            if cert.not_before.0 > now {
+                out.add(
+                    format!(
+                        "{} is not valid until {}",
+                        name(role, i),
+                        cert.not_before.to_rfc3339()
+                    ),
+                    identity(role, i, cert),
+                );
             }
         }
     },
@@ -124,15 +129,13 @@ pub const CERT_EXPIRING_SOON: Rule = Rule {
     check: |facts, policy, out| {
         let now = facts.time.as_secs();
         let window = policy.certificates.expiry_warning_days * DAY;
-        for (role, chain) in chains(facts) {
-            for (i, cert) in parsed(chain) {
-                let left = cert.not_after.0 - now;
-                if left >= 0 && left < window {
-                    out.add(
-                        format!("{} expires in {} days", name(role, i), left / DAY),
-                        with(identity(role, i, cert), json!({"days_left": left / DAY})),
-                    );
-                }
+        for (role, i, cert) in certificates(facts) {
+            let left = cert.not_after.0 - now;
+            if left >= 0 && left < window {
+                out.add(
+                    format!("{} expires in {} days", name(role, i), left / DAY),
+                    with(identity(role, i, cert), json!({"days_left": left / DAY})),
+                );
             }
         }
     },
@@ -181,28 +184,26 @@ pub const CERT_WEAK_KEY: Rule = Rule {
     severity: Severity::High,
     summary: "RSA key under 2048 bits, EC key under 256 bits, or a DSA key.",
     check: |facts, _, out| {
-        for (role, chain) in chains(facts) {
-            for (i, cert) in parsed(chain) {
-                let size = cert.public_key_size.unwrap_or(0);
-                let weak = match cert.public_key_algorithm {
-                    PublicKeyAlgorithm::Rsa => size < 2048,
-                    PublicKeyAlgorithm::Ec => size < 256,
-                    PublicKeyAlgorithm::Dsa => true,
-                    _ => false,
-                };
-                if weak {
-                    out.add(
-                        format!(
-                            "{} has a weak {} {size}-bit key",
-                            name(role, i),
-                            cert.public_key_algorithm.as_str()
-                        ),
-                        with(
-                            identity(role, i, cert),
-                            json!({"algorithm": cert.public_key_algorithm.as_str(), "bits": size}),
-                        ),
-                    );
-                }
+        for (role, i, cert) in certificates(facts) {
+            let size = cert.public_key_size.unwrap_or(0);
+            let weak = match cert.public_key_algorithm {
+                PublicKeyAlgorithm::Rsa => size < 2048,
+                PublicKeyAlgorithm::Ec => size < 256,
+                PublicKeyAlgorithm::Dsa => true,
+                _ => false,
+            };
+            if weak {
+                out.add(
+                    format!(
+                        "{} has a weak {} {size}-bit key",
+                        name(role, i),
+                        cert.public_key_algorithm.as_str()
+                    ),
+                    with(
+                        identity(role, i, cert),
+                        json!({"algorithm": cert.public_key_algorithm.as_str(), "bits": size}),
+                    ),
+                );
             }
         }
     },
@@ -213,28 +214,26 @@ pub const CERT_WEAK_SIGNATURE: Rule = Rule {
     severity: Severity::High,
     summary: "A certificate (other than a self-signed root) is signed with MD5 or SHA-1.",
     check: |facts, _, out| {
-        for (role, chain) in chains(facts) {
-            for (i, cert) in parsed(chain) {
-                // A root's self-signature is never checked by a client.
-                if cert.self_signed && i > 0 {
-                    continue;
-                }
-                if matches!(
-                    cert.signature_hash,
-                    SignatureHash::Md2 | SignatureHash::Md5 | SignatureHash::Sha1
-                ) {
-                    out.add(
-                        format!(
-                            "{} is signed with {}",
-                            name(role, i),
-                            cert.signature_algorithm
-                        ),
-                        with(
-                            identity(role, i, cert),
-                            json!({"signature_algorithm": cert.signature_algorithm}),
-                        ),
-                    );
-                }
+        for (role, i, cert) in certificates(facts) {
+            // A root's self-signature is never checked by a client.
+            if cert.self_signed && i > 0 {
+                continue;
+            }
+            if matches!(
+                cert.signature_hash,
+                SignatureHash::Md2 | SignatureHash::Md5 | SignatureHash::Sha1
+            ) {
+                out.add(
+                    format!(
+                        "{} is signed with {}",
+                        name(role, i),
+                        cert.signature_algorithm
+                    ),
+                    with(
+                        identity(role, i, cert),
+                        json!({"signature_algorithm": cert.signature_algorithm}),
+                    ),
+                );
             }
         }
     },
