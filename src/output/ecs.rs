@@ -244,6 +244,8 @@ pub struct TlstapClient {
 pub struct TlstapServer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selected_version: Option<String>,
+    /// Negotiated compression method (0 = null; anything else is CRIME-prone).
+    pub compression_method: u8,
     pub extensions: Vec<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downgrade_sentinel: Option<&'static str>,
@@ -640,6 +642,7 @@ fn tls_fields(summary: &HandshakeSummary) -> (Tls, Tlstap) {
         client: hello.map(|h| client_extras(h, summary)),
         server: server_hello.map(|sh| TlstapServer {
             selected_version: sh.selected_version.map(version_label),
+            compression_method: sh.compression_method,
             extensions: sh.extensions.clone(),
             downgrade_sentinel: sh.downgrade_sentinel.map(|s| match s {
                 DowngradeSentinel::Tls12 => "tls1.2",
