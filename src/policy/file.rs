@@ -186,9 +186,8 @@ pub(super) fn anchors_from_pem(bytes: &[u8]) -> Result<Vec<TrustAnchor>, x509::X
     x509::certificates_from_pem(bytes)?
         .into_iter()
         .map(|der| {
-            let summary = x509::summarize(&der)?;
             Ok(TrustAnchor {
-                subject: summary.subject.rfc4514,
+                subject: x509::subject_rfc4514(&der)?,
                 der,
             })
         })
