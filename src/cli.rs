@@ -8,8 +8,12 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use tlstap::output::{open_sink, OutputOptions, RecordWriter};
+use std::sync::Arc;
+
+use tlstap::capture::{FileSource, LiveOptions, LiveSource, PacketSource};
+use tlstap::output::{open_sinks, OutputOptions, RecordWriter, SinkOptions};
 use tlstap::pipeline::{self, PipelineConfig};
+use tlstap::pipeline::{Controls, Overload};
 use tlstap::policy::{Networks, Policy, Severity};
 
 #[derive(Debug, Parser)]
@@ -33,6 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Analyze pcap/pcapng files (several are read as one capture; '-' is stdin).
     Read(ReadArgs),
+    /// Capture from an interface (a SPAN or tap port) until SIGINT/SIGTERM.
+    Live(LiveArgs),
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -62,9 +68,8 @@ pub struct ReadArgs {
     #[arg(short = 'w', long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
 
-    /// Where records go: '-' (stdout) or a file path (created or truncated; 'file:PATH' also works).
-    #[arg(short = 'o', long = "output", value_name = "DEST", default_value = "-")]
-    pub output: String,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
 
     #[command(flatten)]
     pub analysis: AnalysisArgs,
@@ -76,6 +81,81 @@ pub struct ReadArgs {
     /// Never draw a progress bar (it is drawn only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Where records go; repeatable: '-' (stdout), PATH (created or truncated),
+    /// file:PATH (appended, one write per record, reopened on SIGHUP),
+    /// tcp://HOST:PORT or unix:PATH (newline-delimited JSON, reconnecting,
+    /// bounded queue that drops the oldest and counts it).
+    #[arg(short = 'o', long = "output", value_name = "DEST", default_values_t = ["-".to_string()])]
+    pub output: Vec<String>,
+
+    /// fsync file:PATH outputs after this many records (0: never).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fsync_every: u64,
+
+    /// Records a tcp:// or unix: output holds while its collector is away.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub output_queue: usize,
+}
+
+impl OutputArgs {
+    pub fn writer(&self) -> Result<RecordWriter> {
+        let options = SinkOptions {
+            fsync_every: self.fsync_every,
+            queue_lines: self.output_queue.max(1),
+        };
+        Ok(RecordWriter::new(open_sinks(&self.output, &options)?))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Interface to capture on (e.g. the SPAN/mirror port).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: String,
+
+    /// BPF capture filter in libpcap syntax.
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    pub filter: Option<String>,
+
+    /// Bytes captured per packet.
+    #[arg(long, value_name = "N", default_value_t = 262_144)]
+    pub snaplen: i32,
+
+    /// Kernel capture buffer in MiB.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub buffer_mb: i32,
+
+    /// Do not put the interface into promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+
+    /// Parser worker threads [default: available cores].
+    #[arg(short = 'w', long = "workers", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+
+    /// When workers fall behind: drop in user space and count it (never hold
+    /// the kernel ring), or block the capture thread.
+    #[arg(long, value_name = "MODE", default_value = "drop", value_parser = ["drop", "block"])]
+    pub overload: String,
+
+    /// Seconds between tlstap.stats records (and status lines on a terminal).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub stats_interval: u64,
+
+    /// After opening the interface, switch to this user (and its group,
+    /// supplementary groups cleared). Needs root or CAP_SETUID/CAP_SETGID.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    #[command(flatten)]
+    pub outputs: OutputArgs,
+
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +236,19 @@ impl AnalysisArgs {
     }
 }
 
+/// SIGINT/SIGTERM stop the run cleanly (drain, flush, final stats);
+/// SIGHUP reopens file outputs.
+fn install_signals() -> Result<Controls> {
+    let controls = Controls::default();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&controls.stop))
+            .context("installing signal handlers")?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&controls.reopen))
+        .context("installing the SIGHUP handler")?;
+    Ok(controls)
+}
+
 /// Runs `tlstap read`; returns the process exit code.
 pub fn read(args: ReadArgs) -> Result<i32> {
     let policy = args.analysis.policy()?;
@@ -165,8 +258,8 @@ pub fn read(args: ReadArgs) -> Result<i32> {
             bail!("{}: no such file", file.display());
         }
     }
-    let sink = open_sink(&args.output)?;
-    let mut writer = RecordWriter::new(sink);
+    let mut writer = args.outputs.writer()?;
+    let controls = install_signals()?;
 
     let total: u64 = args
         .files
@@ -193,7 +286,19 @@ pub fn read(args: ReadArgs) -> Result<i32> {
         bar.set_position(bytes);
         bar.set_message(format!("{packets} packets"));
     };
-    let outcome = pipeline::run_files(&args.files, &config, &policy, &mut writer, &progress);
+    let filter = config.filter.clone();
+    let mut sources = args.files.iter().map(|path| {
+        FileSource::open(path, filter.as_deref())
+            .map(|source| Box::new(source) as Box<dyn PacketSource>)
+    });
+    let outcome = pipeline::run(
+        &mut sources,
+        &config,
+        &policy,
+        &mut writer,
+        &controls,
+        &progress,
+    );
     bar.finish_and_clear();
     if !args.quiet {
         eprintln!("{}", outcome.stats.human_summary());
@@ -202,6 +307,63 @@ pub fn read(args: ReadArgs) -> Result<i32> {
         return Err(error.into());
     }
     Ok(0)
+}
+
+/// Runs `tlstap live`; returns the process exit code.
+pub fn live(args: LiveArgs) -> Result<i32> {
+    let policy = args.analysis.policy()?;
+    let mut config = args.analysis.pipeline(args.workers, args.filter.clone())?;
+    config.overload = if args.overload == "block" {
+        Overload::Block
+    } else {
+        Overload::Drop
+    };
+    config.stats_interval = Some(std::time::Duration::from_secs(args.stats_interval.max(1)));
+    config.status_line = true;
+    let options = LiveOptions {
+        interface: args.interface.clone(),
+        filter: args.filter.clone(),
+        snaplen: args.snaplen,
+        buffer_bytes: args.buffer_mb.saturating_mul(1 << 20),
+        promiscuous: !args.no_promisc,
+        ..LiveOptions::default()
+    };
+    let source = LiveSource::open(&options)?;
+    let mut writer = args.outputs.writer()?;
+    if let Some(user) = &args.user {
+        drop_privileges(user)?;
+    }
+    let controls = install_signals()?;
+    let mut sources = std::iter::once(Ok(Box::new(source) as Box<dyn PacketSource>));
+    let outcome = pipeline::run(
+        &mut sources,
+        &config,
+        &policy,
+        &mut writer,
+        &controls,
+        &|_, _| {},
+    );
+    eprintln!("{}", outcome.stats.human_summary());
+    if let Some(error) = outcome.error {
+        return Err(error.into());
+    }
+    Ok(0)
+}
+
+/// Switches to `name`'s uid and gid with no supplementary groups, after the
+/// capture handle and outputs are open (they stay usable).
+fn drop_privileges(name: &str) -> Result<()> {
+    use nix::unistd::{setgid, setgroups, setuid, User};
+    let user = User::from_name(name)
+        .with_context(|| format!("--user {name}: looking up the user"))?
+        .with_context(|| format!("--user {name}: no such user"))?;
+    setgroups(&[]).with_context(|| format!("--user {name}: clearing supplementary groups"))?;
+    setgid(user.gid).with_context(|| format!("--user {name}: setgid {}", user.gid))?;
+    setuid(user.uid).with_context(|| format!("--user {name}: setuid {}", user.uid))?;
+    if nix::unistd::geteuid().is_root() {
+        bail!("--user {name}: still root after setuid");
+    }
+    Ok(())
 }
 
 /// Runs `tlstap policy check`; returns the process exit code.

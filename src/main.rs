@@ -9,6 +9,7 @@ fn main() {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Read(args) => cli::read(args),
+        cli::Command::Live(args) => cli::live(args),
         cli::Command::Policy(cli::PolicyCommand::Check { file }) => cli::policy_check(&file),
     };
     match result {

@@ -1,35 +1,51 @@
 //! The pipeline: reader → N flow workers → one output stage.
 //!
-//! The reader (the calling thread) pulls packets from the capture, decodes
-//! their headers once, and appends each TCP packet's facts and payload to the
-//! batch of the worker its symmetric flow hash selects. Every `round_packets`
-//! packets it sends every worker its batch (empty ones too), stamped with the
-//! input position reached and the packet clock; batches come back on a return
-//! channel, so the steady state allocates nothing. Offline, a full queue blocks
-//! the reader (a file read never drops a packet).
+//! The reader (the calling thread) pulls packets from a [`PacketSource`],
+//! decodes their headers once, and appends each TCP packet's facts and payload
+//! to the batch of the worker its symmetric flow hash selects. Every
+//! `round_packets` packets (and, live, every `round_interval` of wall time, so
+//! a quiet link still times out idle flows) it sends every worker its batch,
+//! empty ones too, stamped with the input position reached and the clock.
+//! Batches come back on a return channel, so the steady state allocates
+//! nothing. A file never drops a packet (a full queue blocks the reader); a
+//! live capture drops the batch in user space and counts it unless
+//! `overload` says block.
 //!
-//! Workers own their flow tables outright. They report finished sessions plus a
-//! watermark (the input position they have fully processed); the output stage
-//! holds sessions in a heap and releases them in [`EmitOrder`] once every worker
-//! has passed that position. So 1 and N workers write the same records in the
-//! same order, and cross-session judgements see sessions in packet order.
+//! Workers own their flow tables outright. They report finished sessions plus
+//! a watermark (the input position they have fully processed); the output
+//! stage holds sessions in a heap and releases them in [`EmitOrder`] once every
+//! worker has passed that position. So 1 and N workers write the same records
+//! in the same order, and cross-session judgements see sessions in packet
+//! order. Stats rounds carry counters from every thread to the output stage,
+//! which writes the `tlstap.stats` record.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::io::IsTerminal;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use hdrhistogram::Histogram;
 
-use crate::capture::{CaptureError, FileSource};
+use crate::capture::{CaptureError, Next, PacketSource};
 use crate::decode::{self, DecodeConfig, EncapPath, TcpSegment, Transport};
 use crate::flow::{Endpoint, FlowContent, FlowEvent, FlowKey, FlowLimits, FlowPacket, FlowTable};
 use crate::output::{OutputError, OutputOptions, RecordWriter};
 use crate::policy::{Evaluator, Policy};
-use crate::stats::Snapshot;
+use crate::stats::{histogram, ReaderStats, Snapshot};
 use crate::time::PacketTime;
+
+/// What the reader does when a worker's queue is full (live capture only;
+/// a file read always waits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overload {
+    /// Drop the batch and count its packets: never hold the kernel ring.
+    Drop,
+    /// Wait for the worker (the kernel may drop instead, and counts it).
+    Block,
+}
 
 /// Pipeline settings.
 #[derive(Debug, Clone)]
@@ -37,16 +53,24 @@ pub struct PipelineConfig {
     pub workers: usize,
     /// Packets per round; each round ends with one batch per worker.
     pub round_packets: usize,
-    /// Batches queued per worker before the reader waits.
+    /// Live: the longest a round stays open, so timers run on quiet links.
+    pub round_interval: Duration,
+    /// Batches queued per worker before the reader waits (or drops, live).
     pub queue_batches: usize,
     pub flow: FlowLimits,
     pub decode: DecodeConfig,
     /// Keep VLAN ids in the flow key (Suricata's default).
     pub key_on_encap: bool,
-    /// How often (packet time) idle flows are swept.
+    /// How often (on the round clock) idle flows are swept.
     pub sweep_interval: Duration,
     pub filter: Option<String>,
     pub output: OutputOptions,
+    pub overload: Overload,
+    /// Live: write a stats record this often (wall clock). A stats record is
+    /// always written at the end of a run.
+    pub stats_interval: Option<Duration>,
+    /// Live: print a status line on stderr with every stats record.
+    pub status_line: bool,
 }
 
 impl Default for PipelineConfig {
@@ -54,6 +78,7 @@ impl Default for PipelineConfig {
         Self {
             workers: std::thread::available_parallelism().map_or(1, usize::from),
             round_packets: 1024,
+            round_interval: Duration::from_millis(100),
             queue_batches: 4,
             flow: FlowLimits::default(),
             decode: DecodeConfig::default(),
@@ -61,6 +86,9 @@ impl Default for PipelineConfig {
             sweep_interval: Duration::from_secs(5),
             filter: None,
             output: OutputOptions::default(),
+            overload: Overload::Drop,
+            stats_interval: None,
+            status_line: false,
         }
     }
 }
@@ -88,6 +116,16 @@ pub struct RunOutcome {
 /// Progress callback: bytes of input consumed so far, packets so far.
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
 
+/// Signals from outside (set by signal handlers): stop reading, reopen outputs.
+#[derive(Debug, Default, Clone)]
+pub struct Controls {
+    pub stop: std::sync::Arc<AtomicBool>,
+    pub reopen: std::sync::Arc<AtomicBool>,
+}
+
+/// Sources to read in order; the next one is opened when the previous ends.
+pub type Sources<'a> = dyn Iterator<Item = Result<Box<dyn PacketSource>, CaptureError>> + 'a;
+
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     index: u64,
@@ -109,6 +147,10 @@ struct Batch {
     upto: u64,
     clock: PacketTime,
     last: bool,
+    /// Report counters with this batch (a stats round).
+    stats: bool,
+    /// The reader's counters, on worker 0's batch of a stats round.
+    reader: Option<Box<ReaderStats>>,
 }
 
 impl Batch {
@@ -116,31 +158,41 @@ impl Batch {
         let range: Range<usize> = range.0 as usize..range.1 as usize;
         self.arena.get(range).unwrap_or(&[])
     }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.arena.clear();
+        self.reader = None;
+    }
 }
 
-enum WorkerMessage {
-    Events {
-        worker: usize,
-        events: Vec<FlowEvent>,
-        watermark: u64,
-    },
-    Done {
-        worker: usize,
-        counters: Box<crate::flow::Counters>,
-        flows_active: u64,
-    },
+/// A worker's counters for a stats round.
+struct WorkerReport {
+    counters: crate::flow::Counters,
+    flows_active: u64,
+    processing_ns: Histogram<u64>,
+    reader: Option<Box<ReaderStats>>,
 }
 
-/// Reads `paths` in order as one continuous capture and writes records to `writer`.
-pub fn run_files(
-    paths: &[PathBuf],
+struct WorkerMessage {
+    worker: usize,
+    events: Vec<FlowEvent>,
+    watermark: u64,
+    report: Option<Box<WorkerReport>>,
+    last: bool,
+}
+
+/// Reads `sources` in order as one continuous capture and writes records to `writer`.
+pub fn run(
+    sources: &mut Sources<'_>,
     config: &PipelineConfig,
     policy: &Policy,
     writer: &mut RecordWriter,
+    controls: &Controls,
     progress: Progress<'_>,
 ) -> RunOutcome {
     let workers = config.workers.max(1);
-    let stop = AtomicBool::new(false);
+    let output_stop = AtomicBool::new(false);
     let (output_tx, output_rx) = bounded::<WorkerMessage>(workers * (config.queue_batches + 2));
     let mut worker_txs = Vec::with_capacity(workers);
     let mut return_rxs = Vec::with_capacity(workers);
@@ -149,8 +201,10 @@ pub fn run_files(
         let mut handles = Vec::with_capacity(workers);
         for worker in 0..workers {
             let (batch_tx, batch_rx) = bounded::<Batch>(config.queue_batches);
-            let (return_tx, return_rx) = bounded::<Batch>(config.queue_batches + 2);
-            for _ in 0..config.queue_batches + 1 {
+            // Queue + the batch in a worker + the one being filled: the reader
+            // never waits for an empty batch.
+            let (return_tx, return_rx) = bounded::<Batch>(config.queue_batches + 3);
+            for _ in 0..config.queue_batches + 2 {
                 let _ = return_tx.send(Batch::default());
             }
             worker_txs.push(batch_tx);
@@ -171,21 +225,24 @@ pub fn run_files(
         }
         drop(output_tx);
 
-        let options = config.output;
-        let stop_flag = &stop;
-        let output = scope
-            .spawn(move || run_output(output_rx, workers, policy, writer, &options, stop_flag));
+        let output = {
+            let stop = &output_stop;
+            scope.spawn(move || {
+                run_output(output_rx, workers, policy, writer, config, controls, stop)
+            })
+        };
 
-        let mut stats = Snapshot::default();
-        let read_error = read(
-            paths,
+        let mut reader = Reader {
             config,
-            &worker_txs,
-            &return_rxs,
-            &stop,
-            &mut stats,
-            progress,
-        );
+            worker_txs: &worker_txs,
+            return_rxs: &return_rxs,
+            batches: Vec::new(),
+            stats: ReaderStats::default(),
+            index: 0,
+            clock: PacketTime::ZERO,
+            live: false,
+        };
+        let read_error = reader.read(sources, controls, &output_stop, progress);
         drop(worker_txs);
         let mut thread_failed = false;
         for handle in handles {
@@ -193,18 +250,13 @@ pub fn run_files(
                 thread_failed = true;
             }
         }
-        let (output_stats, output_error, output_closed) = match output.join() {
+        let (stats, output_error, output_closed) = match output.join() {
             Ok(result) => result,
             Err(_) => {
                 thread_failed = true;
                 (Snapshot::default(), None, false)
             }
         };
-        stats.flow = output_stats.flow;
-        stats.flows_active = output_stats.flows_active;
-        stats.sessions_by_version = output_stats.sessions_by_version;
-        stats.plaintext_records = output_stats.plaintext_records;
-        stats.output = output_stats.output;
         let error = if thread_failed {
             Some(PipelineError::Thread("worker or output stage panicked"))
         } else {
@@ -220,132 +272,199 @@ pub fn run_files(
     })
 }
 
-fn read(
-    paths: &[PathBuf],
-    config: &PipelineConfig,
-    worker_txs: &[Sender<Batch>],
-    return_rxs: &[Receiver<Batch>],
-    stop: &AtomicBool,
-    stats: &mut Snapshot,
-    progress: Progress<'_>,
-) -> Option<CaptureError> {
-    let workers = worker_txs.len();
-    let hasher = ahash::RandomState::new();
-    let mut batches: Vec<Batch> = return_rxs
-        .iter()
-        .map(|rx| rx.recv().unwrap_or_default())
-        .collect();
-    let mut index: u64 = 0;
-    let mut clock = PacketTime::ZERO;
-    let mut in_round = 0usize;
-    let mut bytes_before = 0u64;
-    let mut error = None;
-
-    'files: for path in paths {
-        let mut source = match FileSource::open(path, config.filter.as_deref()) {
-            Ok(source) => source,
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        };
-        loop {
-            let packet = match source.next_packet() {
-                Ok(Some(packet)) => packet,
-                Ok(None) => break,
-                Err(e) => {
-                    error = Some(e);
-                    break 'files;
-                }
-            };
-            stats.packets_read += 1;
-            stats.bytes_read += u64::from(packet.wire_length);
-            clock = clock.max(packet.time);
-            let decoded = decode::decode(packet.link, packet.data, &config.decode);
-            stats.decode.count(&decoded);
-            if let Ok(decoded) = decoded {
-                if decoded.transport == Transport::Tcp {
-                    let source_endpoint = Endpoint {
-                        ip: decoded.source,
-                        port: decoded.source_port,
-                    };
-                    let destination = Endpoint {
-                        ip: decoded.destination,
-                        port: decoded.destination_port,
-                    };
-                    let context = if config.key_on_encap {
-                        decoded.encap.flow_context()
-                    } else {
-                        0
-                    };
-                    let key =
-                        FlowKey::new(source_endpoint, destination, decoded.transport, context);
-                    let shard = (key.shard_hash(&hasher) % workers as u64) as usize;
-                    if let Some(batch) = batches.get_mut(shard) {
-                        let start = batch.arena.len();
-                        batch.arena.extend_from_slice(decoded.payload);
-                        batch.entries.push(Entry {
-                            index,
-                            time: packet.time,
-                            key,
-                            source: source_endpoint,
-                            destination,
-                            transport: decoded.transport,
-                            tcp: decoded.tcp,
-                            encap: decoded.encap,
-                            payload: (start as u32, batch.arena.len() as u32),
-                        });
-                    }
-                } else {
-                    stats.packets_skipped_non_tcp += 1;
-                }
-            }
-            index += 1;
-            in_round += 1;
-            if in_round >= config.round_packets {
-                in_round = 0;
-                if !send_round(&mut batches, worker_txs, return_rxs, index, clock, false) {
-                    break 'files;
-                }
-                progress(bytes_before + source.bytes_read(), stats.packets_read);
-                if stop.load(Ordering::Relaxed) {
-                    break 'files;
-                }
-            }
-        }
-        bytes_before += source.bytes_read();
-        progress(bytes_before, stats.packets_read);
-    }
-    send_round(&mut batches, worker_txs, return_rxs, index, clock, true);
-    error
+struct Reader<'a> {
+    config: &'a PipelineConfig,
+    worker_txs: &'a [Sender<Batch>],
+    return_rxs: &'a [Receiver<Batch>],
+    batches: Vec<Batch>,
+    stats: ReaderStats,
+    index: u64,
+    clock: PacketTime,
+    live: bool,
 }
 
-/// Sends every worker its batch; false if a worker has gone away.
-fn send_round(
-    batches: &mut [Batch],
-    worker_txs: &[Sender<Batch>],
-    return_rxs: &[Receiver<Batch>],
-    upto: u64,
-    clock: PacketTime,
-    last: bool,
-) -> bool {
-    for ((batch, tx), rx) in batches.iter_mut().zip(worker_txs).zip(return_rxs) {
-        let mut full = if last {
-            std::mem::take(batch)
-        } else {
-            match rx.recv() {
-                Ok(fresh) => std::mem::replace(batch, fresh),
-                Err(_) => return false,
+impl Reader<'_> {
+    fn read(
+        &mut self,
+        sources: &mut Sources<'_>,
+        controls: &Controls,
+        output_stop: &AtomicBool,
+        progress: Progress<'_>,
+    ) -> Option<CaptureError> {
+        let workers = self.worker_txs.len();
+        let hasher = ahash::RandomState::new();
+        self.batches = self
+            .return_rxs
+            .iter()
+            .map(|rx| rx.recv().unwrap_or_default())
+            .collect();
+        let mut in_round = 0usize;
+        let mut bytes_before = 0u64;
+        let mut error = None;
+        let mut round_started = Instant::now();
+        let mut last_stats = Instant::now();
+        let stopped =
+            || controls.stop.load(Ordering::Relaxed) || output_stop.load(Ordering::Relaxed);
+
+        'sources: for source in sources {
+            let mut source = match source {
+                Ok(source) => source,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            self.live = source.is_live();
+            loop {
+                let next = match source.next_packet() {
+                    Ok(next) => next,
+                    Err(e) => {
+                        error = Some(e);
+                        break 'sources;
+                    }
+                };
+                match next {
+                    Next::End => break,
+                    Next::Idle => {}
+                    Next::Packet(packet) => {
+                        self.stats.packets += 1;
+                        self.stats.bytes += u64::from(packet.wire_length);
+                        if !self.live {
+                            self.clock = self.clock.max(packet.time);
+                        }
+                        let decoded = decode::decode(packet.link, packet.data, &self.config.decode);
+                        self.stats.decode.count(&decoded);
+                        if let Ok(decoded) = decoded {
+                            if decoded.transport == Transport::Tcp {
+                                let source_endpoint = Endpoint {
+                                    ip: decoded.source,
+                                    port: decoded.source_port,
+                                };
+                                let destination = Endpoint {
+                                    ip: decoded.destination,
+                                    port: decoded.destination_port,
+                                };
+                                let context = if self.config.key_on_encap {
+                                    decoded.encap.flow_context()
+                                } else {
+                                    0
+                                };
+                                let key = FlowKey::new(
+                                    source_endpoint,
+                                    destination,
+                                    decoded.transport,
+                                    context,
+                                );
+                                let shard = (key.shard_hash(&hasher) % workers as u64) as usize;
+                                if let Some(batch) = self.batches.get_mut(shard) {
+                                    let start = batch.arena.len();
+                                    batch.arena.extend_from_slice(decoded.payload);
+                                    batch.entries.push(Entry {
+                                        index: self.index,
+                                        time: packet.time,
+                                        key,
+                                        source: source_endpoint,
+                                        destination,
+                                        transport: decoded.transport,
+                                        tcp: decoded.tcp,
+                                        encap: decoded.encap,
+                                        payload: (start as u32, batch.arena.len() as u32),
+                                    });
+                                }
+                            } else {
+                                self.stats.packets_not_tcp += 1;
+                            }
+                        }
+                        self.index += 1;
+                        in_round += 1;
+                    }
+                }
+                let round_due = in_round >= self.config.round_packets
+                    || (self.live && round_started.elapsed() >= self.config.round_interval);
+                if round_due {
+                    if self.live {
+                        self.clock = PacketTime::wall_clock();
+                    }
+                    let stats_due = self.live
+                        && self
+                            .config
+                            .stats_interval
+                            .is_some_and(|interval| last_stats.elapsed() >= interval);
+                    if stats_due {
+                        last_stats = Instant::now();
+                        self.stats.kernel = source.kernel_stats();
+                    }
+                    in_round = 0;
+                    round_started = Instant::now();
+                    if !self.send_round(false, stats_due) {
+                        break 'sources;
+                    }
+                    progress(bytes_before + source.bytes_read(), self.stats.packets);
+                    if stopped() {
+                        self.stats.kernel = source.kernel_stats().or(self.stats.kernel);
+                        break 'sources;
+                    }
+                }
             }
-        };
-        full.upto = upto;
-        full.clock = clock;
-        full.last = last;
-        if tx.send(full).is_err() {
-            return false;
+            bytes_before += source.bytes_read();
+            self.stats.kernel = source.kernel_stats().or(self.stats.kernel);
+            progress(bytes_before, self.stats.packets);
         }
+        if self.live {
+            self.clock = PacketTime::wall_clock();
+        }
+        self.send_round(true, true);
+        error
     }
-    true
+
+    /// Sends every worker its batch; false if a worker has gone away.
+    fn send_round(&mut self, last: bool, stats: bool) -> bool {
+        if stats {
+            self.stats.worker_queue_depth =
+                self.worker_txs.iter().map(|tx| tx.len() as u64).collect();
+        }
+        for (worker, ((batch, tx), rx)) in self
+            .batches
+            .iter_mut()
+            .zip(self.worker_txs)
+            .zip(self.return_rxs)
+            .enumerate()
+        {
+            let fresh = if last {
+                Batch::default()
+            } else {
+                rx.try_recv().unwrap_or_default()
+            };
+            let mut full = std::mem::replace(batch, fresh);
+            full.upto = self.index;
+            full.clock = self.clock;
+            full.last = last;
+            full.stats = stats;
+            if stats && worker == 0 {
+                full.reader = Some(Box::new(self.stats.clone()));
+            }
+            let must_deliver =
+                last || stats || !self.live || self.config.overload == Overload::Block;
+            if must_deliver {
+                if tx.send(full).is_err() {
+                    return false;
+                }
+                continue;
+            }
+            match tx.try_send(full) {
+                Ok(()) => {}
+                Err(TrySendError::Full(mut dropped)) => {
+                    // The worker is behind: drop this batch's packets, keep
+                    // the buffers, and count what was lost.
+                    self.stats.packets_user_dropped += dropped.entries.len() as u64;
+                    dropped.clear();
+                    let _ = std::mem::replace(batch, dropped);
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+        true
+    }
 }
 
 fn run_worker(
@@ -359,7 +478,9 @@ fn run_worker(
     let mut table = FlowTable::new(limits);
     let mut events = Vec::new();
     let mut next_sweep: Option<PacketTime> = None;
+    let mut processing = histogram();
     for mut batch in batches.iter() {
+        let started = Instant::now();
         for entry in &batch.entries {
             let packet = FlowPacket {
                 index: entry.index,
@@ -373,6 +494,12 @@ fn run_worker(
                 payload: batch.payload(entry.payload),
             };
             table.process(&packet, &mut events);
+        }
+        // One clock read per batch, not per packet: the per-packet figure is
+        // the batch's average.
+        if !batch.entries.is_empty() {
+            let per_packet = started.elapsed().as_nanos() as u64 / batch.entries.len() as u64;
+            let _ = processing.record_n(per_packet.max(1), batch.entries.len() as u64);
         }
         // Sweeps run at the same input positions in every worker, so which
         // flows time out does not depend on how flows were sharded.
@@ -388,26 +515,30 @@ fn run_worker(
         if last {
             table.drain(batch.upto, &mut events);
         }
-        let message = WorkerMessage::Events {
+        let report = batch.stats.then(|| {
+            Box::new(WorkerReport {
+                counters: table.counters().clone(),
+                flows_active: table.len() as u64,
+                processing_ns: processing.clone(),
+                reader: batch.reader.take(),
+            })
+        });
+        let message = WorkerMessage {
             worker,
             events: std::mem::take(&mut events),
             watermark,
+            report,
+            last,
         };
         if output.send(message).is_err() {
             return;
         }
-        batch.entries.clear();
-        batch.arena.clear();
+        batch.clear();
         let _ = returns.try_send(batch);
         if last {
             break;
         }
     }
-    let _ = output.send(WorkerMessage::Done {
-        worker,
-        counters: Box::new(table.counters().clone()),
-        flows_active: table.len() as u64,
-    });
 }
 
 struct Pending(FlowEvent);
@@ -429,95 +560,186 @@ impl Ord for Pending {
     }
 }
 
+/// The output stage's state.
+struct OutputStage<'a> {
+    policy: &'a Policy,
+    writer: &'a mut RecordWriter,
+    options: OutputOptions,
+    evaluator: Evaluator,
+    stats: Snapshot,
+    error: Option<OutputError>,
+    closed: bool,
+    stop: &'a AtomicBool,
+}
+
+impl OutputStage<'_> {
+    fn release(&mut self, heap: &mut BinaryHeap<Reverse<Pending>>, below: u64) {
+        while heap
+            .peek()
+            .is_some_and(|Reverse(p)| p.0.order.at < below || below == u64::MAX)
+        {
+            let Some(Reverse(Pending(event))) = heap.pop() else {
+                break;
+            };
+            match &event.content {
+                FlowContent::Tls(summary) => {
+                    let version = summary
+                        .version()
+                        .and_then(crate::tls::ProtocolVersion::ecs_version)
+                        .unwrap_or("unknown");
+                    *self
+                        .stats
+                        .sessions_by_version
+                        .entry(version.to_string())
+                        .or_insert(0) += 1;
+                    if let (Some(client), Some(server)) =
+                        (&summary.client_hello, &summary.server_hello)
+                    {
+                        let rtt = server.time.since(client.time).as_micros() as u64;
+                        let _ = self.stats.handshake_rtt_us.record(rtt.max(1));
+                    }
+                }
+                FlowContent::Plaintext { .. } => self.stats.plaintext_records += 1,
+            }
+            if self.error.is_some() || self.closed {
+                continue;
+            }
+            let result = self
+                .writer
+                .write(&event, self.policy, &mut self.evaluator, &self.options);
+            self.note(result);
+        }
+    }
+
+    fn note(&mut self, result: Result<(), OutputError>) {
+        match result {
+            Ok(()) => {}
+            Err(OutputError::Closed) => {
+                self.closed = true;
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if self.error.is_none() {
+                    self.error = Some(e);
+                }
+                self.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Writes a stats record from the reports of one stats round.
+    fn write_stats(
+        &mut self,
+        reports: &mut [Option<Box<WorkerReport>>],
+        queue_depth: u64,
+        status_line: bool,
+    ) {
+        let mut snapshot = Snapshot {
+            sessions_by_version: self.stats.sessions_by_version.clone(),
+            plaintext_records: self.stats.plaintext_records,
+            handshake_rtt_us: self.stats.handshake_rtt_us.clone(),
+            output: self.writer.counters().clone(),
+            sink: self.writer.sink_counters(),
+            output_queue_depth: queue_depth,
+            ..Snapshot::default()
+        };
+        for report in reports.iter_mut().filter_map(Option::take) {
+            snapshot.flow.add(&report.counters);
+            snapshot.flows_active += report.flows_active;
+            let _ = snapshot.processing_ns.add(&report.processing_ns);
+            if let Some(reader) = report.reader {
+                snapshot.reader = *reader;
+            }
+        }
+        let timestamp = PacketTime::wall_clock().to_rfc3339_micros();
+        if !self.closed && self.error.is_none() {
+            let result = self.writer.write_value(&snapshot.record(timestamp));
+            self.note(result);
+            let flushed = self.writer.flush();
+            self.note(flushed);
+        }
+        if status_line {
+            eprintln!("{}", snapshot.status_line());
+        }
+        self.stats = Snapshot {
+            sessions_by_version: std::mem::take(&mut self.stats.sessions_by_version),
+            handshake_rtt_us: std::mem::replace(&mut self.stats.handshake_rtt_us, histogram()),
+            ..snapshot
+        };
+    }
+}
+
 fn run_output(
     messages: Receiver<WorkerMessage>,
     workers: usize,
     policy: &Policy,
     writer: &mut RecordWriter,
-    options: &OutputOptions,
+    config: &PipelineConfig,
+    controls: &Controls,
     stop: &AtomicBool,
 ) -> (Snapshot, Option<OutputError>, bool) {
-    let mut evaluator = Evaluator::new(policy);
+    let mut stage = OutputStage {
+        policy,
+        evaluator: Evaluator::new(policy),
+        writer,
+        options: config.output,
+        stats: Snapshot::default(),
+        error: None,
+        closed: false,
+        stop,
+    };
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
     let mut watermarks = vec![0u64; workers];
-    let mut stats = Snapshot::default();
-    let mut error: Option<OutputError> = None;
-    let mut closed = false;
-    let mut release =
-        |heap: &mut BinaryHeap<Reverse<Pending>>, below: u64, stats: &mut Snapshot| {
-            while heap
-                .peek()
-                .is_some_and(|Reverse(p)| p.0.order.at < below || below == u64::MAX)
-            {
-                let Some(Reverse(Pending(event))) = heap.pop() else {
-                    break;
-                };
-                match &event.content {
-                    FlowContent::Tls(summary) => {
-                        let version = summary
-                            .version()
-                            .and_then(crate::tls::ProtocolVersion::ecs_version)
-                            .unwrap_or("unknown");
-                        *stats
-                            .sessions_by_version
-                            .entry(version.to_string())
-                            .or_insert(0) += 1;
-                    }
-                    FlowContent::Plaintext { .. } => stats.plaintext_records += 1,
-                }
-                if error.is_some() || closed {
-                    continue;
-                }
-                match writer.write(&event, policy, &mut evaluator, options) {
-                    Ok(()) => {}
-                    Err(OutputError::Closed) => {
-                        closed = true;
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        error = Some(e);
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                }
-            }
-        };
+    // Stats rounds reach the output stage worker by worker; a round is
+    // complete when every worker has reported it (reports arrive in order).
+    let mut reports: Vec<std::collections::VecDeque<Box<WorkerReport>>> = (0..workers)
+        .map(|_| std::collections::VecDeque::new())
+        .collect();
+    let status_line = config.status_line && std::io::stderr().is_terminal();
     for message in messages.iter() {
-        match message {
-            WorkerMessage::Events {
-                worker,
-                events,
-                watermark,
-            } => {
-                for event in events {
-                    heap.push(Reverse(Pending(event)));
-                }
-                if let Some(slot) = watermarks.get_mut(worker) {
-                    *slot = watermark;
-                }
-                let below = watermarks.iter().copied().min().unwrap_or(0);
-                release(&mut heap, below, &mut stats);
+        if controls.reopen.swap(false, Ordering::Relaxed) {
+            let result = stage.writer.reopen();
+            stage.note(result);
+        }
+        let WorkerMessage {
+            worker,
+            events,
+            watermark,
+            report,
+            last,
+        } = message;
+        for event in events {
+            heap.push(Reverse(Pending(event)));
+        }
+        if let Some(slot) = watermarks.get_mut(worker) {
+            *slot = watermark;
+        }
+        let below = watermarks.iter().copied().min().unwrap_or(0);
+        stage.release(&mut heap, below);
+        if let (Some(report), Some(queue)) = (report, reports.get_mut(worker)) {
+            queue.push_back(report);
+        }
+        while reports.iter().all(|queue| !queue.is_empty()) {
+            let mut round: Vec<Option<Box<WorkerReport>>> =
+                reports.iter_mut().map(|queue| queue.pop_front()).collect();
+            let final_round = last && watermarks.iter().all(|w| *w == u64::MAX);
+            if final_round {
+                stage.release(&mut heap, u64::MAX);
             }
-            WorkerMessage::Done {
-                worker,
-                counters,
-                flows_active,
-            } => {
-                stats.flow.add(&counters);
-                stats.flows_active += flows_active;
-                if let Some(slot) = watermarks.get_mut(worker) {
-                    *slot = u64::MAX;
-                }
-            }
+            stage.write_stats(
+                &mut round,
+                messages.len() as u64,
+                status_line && !final_round,
+            );
         }
     }
-    release(&mut heap, u64::MAX, &mut stats);
-    if error.is_none() && !closed {
-        match writer.flush() {
-            Ok(()) => {}
-            Err(OutputError::Closed) => closed = true,
-            Err(e) => error = Some(e),
-        }
+    stage.release(&mut heap, u64::MAX);
+    if stage.error.is_none() && !stage.closed {
+        let flushed = stage.writer.flush();
+        stage.note(flushed);
     }
-    stats.output = writer.counters().clone();
-    (stats, error, closed)
+    let mut stats = stage.stats;
+    stats.output = stage.writer.counters().clone();
+    stats.sink = stage.writer.sink_counters();
+    (stats, stage.error, stage.closed)
 }

@@ -1,27 +1,94 @@
-//! Run statistics: per-thread counters summed into one snapshot.
+//! Run statistics: per-thread counters and histograms merged into one
+//! snapshot, written as a `tlstap.stats` record every interval (live) or once
+//! at the end (offline), and summarised for people on stderr.
 
 use std::collections::BTreeMap;
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::capture::KernelStats;
+use crate::output::sink::SinkCounters;
 use crate::{decode, flow, output};
 
-/// Everything counted during a run, summed over threads.
+/// A latency histogram in the unit given by its name (µs or ns).
+pub fn histogram() -> Histogram<u64> {
+    // 1 .. 10^10 with 2 significant digits: ~10 KiB, enough for ns and µs.
+    Histogram::new_with_bounds(1, 10_000_000_000, 2)
+        .expect("constant bounds 1..1e10, 2 digits, are valid")
+}
+
+/// What the reader counted since the start.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub packets_read: u64,
-    pub bytes_read: u64,
-    pub packets_skipped_non_tcp: u64,
+pub struct ReaderStats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub packets_not_tcp: u64,
+    /// Packets dropped in user space because a worker queue was full (live only).
+    pub packets_user_dropped: u64,
     pub decode: decode::Counters,
+    pub kernel: Option<KernelStats>,
+    pub worker_queue_depth: Vec<u64>,
+}
+
+/// Everything counted during a run, summed over threads.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub reader: ReaderStats,
     pub flow: flow::Counters,
-    pub output: output::Counters,
     pub flows_active: u64,
+    pub output: output::Counters,
+    pub sink: SinkCounters,
+    pub output_queue_depth: u64,
     /// TLS records written, by ECS version text ("1.3", "1.2", …, "unknown").
     pub sessions_by_version: BTreeMap<String, u64>,
     pub plaintext_records: u64,
+    /// Per-packet worker processing time, nanoseconds (measured per batch).
+    pub processing_ns: Histogram<u64>,
+    /// ClientHello → ServerHello, microseconds.
+    pub handshake_rtt_us: Histogram<u64>,
 }
 
-/// The `tlstap.stats` record (one at the end of an offline run).
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self {
+            reader: ReaderStats::default(),
+            flow: flow::Counters::default(),
+            flows_active: 0,
+            output: output::Counters::default(),
+            sink: SinkCounters::default(),
+            output_queue_depth: 0,
+            sessions_by_version: BTreeMap::new(),
+            plaintext_records: 0,
+            processing_ns: histogram(),
+            handshake_rtt_us: histogram(),
+        }
+    }
+}
+
+/// p50/p90/p99/max of a histogram (zero when empty).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    pub fn of(histogram: &Histogram<u64>) -> Self {
+        Self {
+            count: histogram.len(),
+            p50: histogram.value_at_quantile(0.5),
+            p90: histogram.value_at_quantile(0.9),
+            p99: histogram.value_at_quantile(0.99),
+            max: histogram.max(),
+        }
+    }
+}
+
+/// The `tlstap.stats` record.
 #[derive(Debug, Serialize)]
 pub struct StatsRecord<'a> {
     #[serde(rename = "@timestamp")]
@@ -45,20 +112,33 @@ pub struct StatsBody<'a> {
 pub struct StatsFields<'a> {
     pub packets: u64,
     pub bytes: u64,
+    pub kernel_received: Option<u64>,
+    pub kernel_drops: Option<u64>,
+    pub interface_drops: Option<u64>,
+    pub user_drops: u64,
     pub decode_errors: u64,
     pub packets_not_tcp: u64,
     pub packets_bypassed: u64,
-    pub flows_created: u64,
     pub flows_active: u64,
+    pub flows_created: u64,
     pub flows_evicted: u64,
     pub flows_timed_out: u64,
     pub tls_sessions: u64,
+    pub plaintext_records: u64,
     pub sessions_by_version: &'a BTreeMap<String, u64>,
+    pub findings_by_id: &'a BTreeMap<&'static str, u64>,
     pub handshakes_truncated: u64,
     pub segments_out_of_order: u64,
+    pub segments_out_of_order_dropped: u64,
     pub segments_retransmitted: u64,
     pub overlap_conflicts: u64,
+    pub worker_queue_depth: &'a [u64],
+    pub output_queue_depth: u64,
     pub records_written: u64,
+    pub records_dropped: u64,
+    pub sink_queue_depth: u64,
+    pub handshake_rtt_us: Percentiles,
+    pub packet_processing_ns: Percentiles,
 }
 
 impl Snapshot {
@@ -67,6 +147,7 @@ impl Snapshot {
     }
 
     pub fn record(&self, timestamp: String) -> StatsRecord<'_> {
+        let kernel = self.reader.kernel;
         StatsRecord {
             timestamp,
             event: StatsEvent {
@@ -75,22 +156,40 @@ impl Snapshot {
             },
             tlstap: StatsBody {
                 stats: StatsFields {
-                    packets: self.packets_read,
-                    bytes: self.bytes_read,
-                    decode_errors: self.decode.errors(),
-                    packets_not_tcp: self.packets_skipped_non_tcp,
+                    packets: self.reader.packets,
+                    bytes: self.reader.bytes,
+                    kernel_received: kernel.map(|k| k.received),
+                    kernel_drops: kernel.map(|k| k.dropped),
+                    interface_drops: kernel.map(|k| k.interface_dropped),
+                    user_drops: self.reader.packets_user_dropped,
+                    decode_errors: self.reader.decode.errors(),
+                    packets_not_tcp: self.reader.packets_not_tcp
+                        + self.reader.decode.packets_not_ip
+                        + self.reader.decode.packets_not_tcp_udp,
                     packets_bypassed: self.flow.packets_bypassed,
-                    flows_created: self.flow.flows_created,
                     flows_active: self.flows_active,
+                    flows_created: self.flow.flows_created,
                     flows_evicted: self.flow.flows_evicted,
                     flows_timed_out: self.flow.flows_timed_out,
                     tls_sessions: self.tls_sessions(),
+                    plaintext_records: self.plaintext_records,
                     sessions_by_version: &self.sessions_by_version,
+                    findings_by_id: &self.output.findings_by_id,
                     handshakes_truncated: self.flow.tls.handshakes_truncated,
                     segments_out_of_order: self.flow.reassembly.segments_out_of_order,
+                    segments_out_of_order_dropped: self
+                        .flow
+                        .reassembly
+                        .segments_out_of_order_dropped,
                     segments_retransmitted: self.flow.reassembly.segments_retransmitted,
                     overlap_conflicts: self.flow.reassembly.overlap_conflicts,
+                    worker_queue_depth: &self.reader.worker_queue_depth,
+                    output_queue_depth: self.output_queue_depth,
                     records_written: self.output.records_written,
+                    records_dropped: self.sink.lines_dropped,
+                    sink_queue_depth: self.sink.queue_depth,
+                    handshake_rtt_us: Percentiles::of(&self.handshake_rtt_us),
+                    packet_processing_ns: Percentiles::of(&self.processing_ns),
                 },
             },
         }
@@ -107,19 +206,38 @@ impl Snapshot {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let reader = &self.reader;
         format!(
             "tlstap: {} packets ({} bytes), {} TCP flows, {} TLS sessions (versions {}), {} records written; \
              {} decode errors, {} non-TCP packets skipped, {} flows evicted, {} handshakes truncated",
-            self.packets_read,
-            self.bytes_read,
+            reader.packets,
+            reader.bytes,
             self.flow.flows_created,
             self.tls_sessions(),
             versions,
             self.output.records_written,
-            self.decode.errors(),
-            self.packets_skipped_non_tcp + self.decode.packets_not_ip + self.decode.packets_not_tcp_udp,
+            reader.decode.errors(),
+            reader.packets_not_tcp + reader.decode.packets_not_ip + reader.decode.packets_not_tcp_udp,
             self.flow.flows_evicted,
             self.flow.tls.handshakes_truncated,
+        )
+    }
+
+    /// One status line for a person watching `tlstap live`.
+    pub fn status_line(&self) -> String {
+        let kernel = self
+            .reader
+            .kernel
+            .map_or(0, |k| k.dropped + k.interface_dropped);
+        format!(
+            "tlstap live: {} packets, {} flows active, {} TLS sessions, {} records, drops kernel {} user {} output {}",
+            self.reader.packets,
+            self.flows_active,
+            self.tls_sessions(),
+            self.output.records_written,
+            kernel,
+            self.reader.packets_user_dropped,
+            self.sink.lines_dropped,
         )
     }
 }

@@ -22,6 +22,15 @@ impl PacketTime {
         Self(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
     }
 
+    /// The wall clock as a packet time. Only for live capture, where idle
+    /// timeouts and stats intervals must move even when no packet arrives.
+    pub fn wall_clock() -> Self {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(i64::try_from(since.as_nanos()).unwrap_or(i64::MAX))
+    }
+
     pub const fn as_nanos(self) -> i64 {
         self.0
     }

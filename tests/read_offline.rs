@@ -238,9 +238,14 @@ fn stdin_is_read_when_the_file_is_a_dash() {
         .expect("write");
     let output = child.wait_with_output().expect("wait");
     assert!(output.status.success());
-    let line = String::from_utf8(output.stdout).expect("utf-8");
-    let record: serde_json::Value = serde_json::from_str(line.trim()).expect("json");
-    assert_eq!(string(&record, "tls.version"), "1.3");
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one session and the final stats record");
+    assert_eq!(string(&lines[0], "tls.version"), "1.3");
+    assert_eq!(string(&lines[1], "event.dataset"), "tlstap.stats");
 }
 
 #[test]
@@ -319,4 +324,33 @@ fn server_hello_under_the_byte_cap_is_reported_when_the_chain_crosses_it() {
         string(record, "tlstap.parse_error"),
         "handshake bytes exceeded the per-direction cap"
     );
+}
+
+#[test]
+fn offline_run_ends_with_one_stats_record_that_adds_up() {
+    let path = sample("tls-then-plaintext.pcap");
+    let (code, records, _) = run_tlstap_all(&["read", "-q", "-w", "2", path.to_str().expect("p")]);
+    assert_eq!(code, 0);
+    let stats: Vec<_> = records
+        .iter()
+        .filter(|r| r["event"]["dataset"] == "tlstap.stats")
+        .collect();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(
+        records.last(),
+        Some(stats[0]),
+        "the stats record comes last"
+    );
+    let s = &stats[0]["tlstap"]["stats"];
+    assert_eq!(s["tls_sessions"], 1);
+    assert_eq!(s["plaintext_records"], 1);
+    assert_eq!(s["flows_created"], 2);
+    assert_eq!(s["records_written"], 2, "the two session records before it");
+    assert_eq!(s["findings_by_id"]["plaintext_on_tls_port"], 1);
+    assert_eq!(s["user_drops"], 0);
+    assert!(s["kernel_drops"].is_null(), "a file has no kernel counters");
+    assert_eq!(s["handshake_rtt_us"]["count"], 1);
+    assert!(s["packet_processing_ns"]["count"].as_u64().expect("count") > 0);
+    assert_eq!(s["worker_queue_depth"].as_array().expect("depths").len(), 2);
+    assert_eq!(string(stats[0], "event.kind"), "metric");
 }

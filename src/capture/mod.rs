@@ -5,9 +5,48 @@
 //! knows about protocols. Errors name the file or interface and keep libpcap's
 //! own words, because a truncated or foreign file is something a person must fix.
 
+mod live;
+
 use std::path::{Path, PathBuf};
 
+pub use live::{LiveOptions, LiveSource};
+
 use crate::time::PacketTime;
+
+/// What a source yields next.
+#[derive(Debug, Clone, Copy)]
+pub enum Next<'a> {
+    Packet(Packet<'a>),
+    /// A live source had nothing within its read timeout (time to flush timers).
+    Idle,
+    End,
+}
+
+/// Kernel-side capture counters (libpcap `pcap_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    pub received: u64,
+    /// Dropped because the capture buffer was full (`ps_drop`).
+    pub dropped: u64,
+    /// Dropped by the interface or driver (`ps_ifdrop`).
+    pub interface_dropped: u64,
+}
+
+/// A packet source: a file or a live interface.
+pub trait PacketSource: Send {
+    fn next_packet(&mut self) -> Result<Next<'_>, CaptureError>;
+    /// Bytes consumed so far, for progress (files only).
+    fn bytes_read(&self) -> u64 {
+        0
+    }
+    fn kernel_stats(&mut self) -> Option<KernelStats> {
+        None
+    }
+    /// True for live interfaces: time is the wall clock, overload may drop.
+    fn is_live(&self) -> bool {
+        false
+    }
+}
 
 /// Link-layer header type of a capture (a `LINKTYPE_*` value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +79,8 @@ pub struct Packet<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
+    #[error("{interface}: cannot capture: {message}")]
+    Live { interface: String, message: String },
     #[error("{path}: cannot open: {message}")]
     Open { path: PathBuf, message: String },
     #[error("{path}: bad capture filter {filter:?}: {message}")]
@@ -149,6 +190,19 @@ fn describe_open_error(path: &Path, error: &pcap::Error) -> String {
         return format!("not a pcap or pcapng file ({text})");
     }
     text
+}
+
+impl PacketSource for FileSource {
+    fn next_packet(&mut self) -> Result<Next<'_>, CaptureError> {
+        Ok(match FileSource::next_packet(self)? {
+            Some(packet) => Next::Packet(packet),
+            None => Next::End,
+        })
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ pub mod ecs;
 pub mod sink;
 
 pub use community_id::community_id_v1;
-pub use sink::{open_sink, Sink};
+pub use sink::{open_sink, open_sinks, Sink, SinkOptions};
 
 use crate::flow::{FlowContent, FlowEvent};
 use crate::policy::{Evaluator, Policy, SessionFacts, Severity};
@@ -41,6 +41,8 @@ pub struct Counters {
     pub records_failed: u64,
     /// Sessions not written because of `--only-findings`.
     pub records_filtered: u64,
+    /// Findings written, by id.
+    pub findings_by_id: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// Which records and findings are written.
@@ -117,6 +119,9 @@ impl RecordWriter {
             self.counters.records_filtered += 1;
             return Ok(());
         }
+        for finding in &findings {
+            *self.counters.findings_by_id.entry(finding.id).or_insert(0) += 1;
+        }
         let record = ecs::build(event, policy, plaintext.as_ref(), findings);
         self.write_value(&record)
     }
@@ -136,5 +141,14 @@ impl RecordWriter {
 
     pub fn flush(&mut self) -> Result<(), OutputError> {
         self.sink.flush()
+    }
+
+    /// Reopens file outputs (SIGHUP).
+    pub fn reopen(&mut self) -> Result<(), OutputError> {
+        self.sink.reopen()
+    }
+
+    pub fn sink_counters(&self) -> sink::SinkCounters {
+        self.sink.counters()
     }
 }

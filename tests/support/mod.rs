@@ -533,8 +533,19 @@ pub fn handshake_pcap(
     path
 }
 
-/// Runs `tlstap` with `args`; returns (exit code, stdout records, stderr).
+/// Runs `tlstap` with `args`; returns (exit code, session records, stderr).
+/// The `tlstap.stats` record(s) are left out; see [`run_tlstap_all`].
 pub fn run_tlstap(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let (code, records, stderr) = run_tlstap_all(args);
+    let sessions = records
+        .into_iter()
+        .filter(|r| r["event"]["dataset"] != "tlstap.stats")
+        .collect();
+    (code, sessions, stderr)
+}
+
+/// Runs `tlstap` with `args`; returns (exit code, every stdout record, stderr).
+pub fn run_tlstap_all(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
     let output = std::process::Command::new(
         option_env!("CARGO_BIN_EXE_tlstap").unwrap_or("target/release/tlstap"),
     )
@@ -555,7 +566,6 @@ pub fn run_tlstap(args: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
     )
 }
 
-/// Reads a path like "tls.client.server_name" out of a record.
 /// Numeric segments index arrays: "tlstap.findings.0.id".
 pub fn field<'a>(record: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
     path.split('.')

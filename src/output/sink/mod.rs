@@ -1,12 +1,34 @@
 //! Where records go. A new destination is one file here and one arm in [`open_sink`].
 
 mod file;
+mod multi;
 mod stdout;
+mod stream;
 
 pub use file::FileSink;
+pub use multi::MultiSink;
 pub use stdout::StdoutSink;
+pub use stream::{StreamSink, StreamTarget};
 
 use super::OutputError;
+
+/// What a sink has delivered and dropped, for the stats record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkCounters {
+    pub lines_queued: u64,
+    pub lines_dropped: u64,
+    pub queue_depth: u64,
+    pub reconnects: u64,
+}
+
+impl SinkCounters {
+    pub fn add(&mut self, other: &SinkCounters) {
+        self.lines_queued += other.lines_queued;
+        self.lines_dropped += other.lines_dropped;
+        self.queue_depth += other.queue_depth;
+        self.reconnects += other.reconnects;
+    }
+}
 
 /// A destination for NDJSON lines; called only from the output stage.
 pub trait Sink: Send {
@@ -14,17 +36,76 @@ pub trait Sink: Send {
     fn write_line(&mut self, line: &[u8]) -> Result<(), OutputError>;
     /// Delivers or persists everything written so far.
     fn flush(&mut self) -> Result<(), OutputError>;
+    /// Reopens file outputs (SIGHUP, after logrotate moved the file).
+    fn reopen(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+    /// Counters of network sinks (queue depth, drops); zero elsewhere.
+    fn counters(&self) -> SinkCounters {
+        SinkCounters::default()
+    }
 }
 
-/// Maps a destination to a sink: `-` is stdout, `file:PATH` or a bare path is
-/// a file (created or truncated).
-pub fn open_sink(destination: &str) -> Result<Box<dyn Sink>, OutputError> {
+/// Options that apply to file sinks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SinkOptions {
+    /// fsync a file sink after this many records (0: never).
+    pub fsync_every: u64,
+    /// Lines a network sink holds while its peer is away; beyond it the
+    /// oldest are dropped and counted.
+    pub queue_lines: usize,
+}
+
+/// Maps a destination to a sink:
+/// `-` stdout; `file:PATH` append; a bare `PATH` create/truncate;
+/// `tcp://HOST:PORT` and `unix:PATH` newline-delimited JSON streams.
+pub fn open_sink(destination: &str, options: &SinkOptions) -> Result<Box<dyn Sink>, OutputError> {
     if destination == "-" {
         return Ok(Box::new(StdoutSink::new()));
     }
-    let path = destination.strip_prefix("file:").unwrap_or(destination);
-    if path.is_empty() || path.contains("://") {
+    if let Some(address) = destination.strip_prefix("tcp://") {
+        if address.is_empty() || !address.contains(':') {
+            return Err(OutputError::BadDestination(destination.to_string()));
+        }
+        return Ok(Box::new(StreamSink::start(
+            StreamTarget::Tcp(address.to_string()),
+            options.queue_lines,
+        )));
+    }
+    if let Some(path) = destination.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(OutputError::BadDestination(destination.to_string()));
+        }
+        return Ok(Box::new(StreamSink::start(
+            StreamTarget::Unix(path.into()),
+            options.queue_lines,
+        )));
+    }
+    if let Some(path) = destination.strip_prefix("file:") {
+        if path.is_empty() {
+            return Err(OutputError::BadDestination(destination.to_string()));
+        }
+        return Ok(Box::new(FileSink::append(path, options.fsync_every)?));
+    }
+    if destination.is_empty() || destination.contains("://") {
         return Err(OutputError::BadDestination(destination.to_string()));
     }
-    Ok(Box::new(FileSink::create(path)?))
+    Ok(Box::new(FileSink::create(destination)?))
+}
+
+/// Opens every destination; one sink is returned as is, several fan out.
+pub fn open_sinks(
+    destinations: &[String],
+    options: &SinkOptions,
+) -> Result<Box<dyn Sink>, OutputError> {
+    let mut sinks = Vec::with_capacity(destinations.len());
+    for destination in destinations {
+        sinks.push(open_sink(destination, options)?);
+    }
+    if sinks.len() == 1 {
+        if let Some(sink) = sinks.pop() {
+            return Ok(sink);
+        }
+    }
+    Ok(Box::new(MultiSink::new(sinks)))
 }
