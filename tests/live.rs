@@ -280,6 +280,13 @@ fn live_capture_on_a_veth_reports_sessions_and_stats_and_exits_cleanly_on_sigter
     let mut tlstap = lab.start_tlstap(&output, &[]);
     let mut server = lab.start_server();
     lab.client(&["-tls1_3"]);
+    // logrotate: move the file away, SIGHUP, and the next records go to a new file.
+    std::thread::sleep(Duration::from_millis(400));
+    let rotated = lab.path("live.ndjson.1");
+    std::fs::rename(&output, &rotated).expect("rotate");
+    let pid = nix::unistd::Pid::from_raw(tlstap.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP");
+    std::thread::sleep(Duration::from_millis(400));
     lab.client(&[
         "-tls1_2",
         "-cert",
@@ -303,7 +310,19 @@ fn live_capture_on_a_veth_reports_sessions_and_stats_and_exits_cleanly_on_sigter
         "tlstap live exited with {status}: {stderr}"
     );
 
-    let all = records(&output);
+    let before = records(&rotated);
+    assert!(
+        before.iter().any(|r| r["tls"]["version"] == "1.3"),
+        "the first session went to the rotated file: {before:#?}"
+    );
+    let mut all = before;
+    all.extend(records(&output));
+    assert!(
+        records(&output)
+            .iter()
+            .any(|r| r["tls"]["version"] == "1.2"),
+        "after SIGHUP the reopened file gets the next session"
+    );
     let sessions: Vec<_> = all
         .iter()
         .filter(|r| r["event"]["dataset"] == "tlstap.tls")
