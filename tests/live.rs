@@ -49,7 +49,10 @@ impl Lab {
         let server_ns = format!("tlstap-{tag}-s-{}", std::process::id());
         let client_ns = format!("tlstap-{tag}-c-{}", std::process::id());
         for ns in [&server_ns, &client_ns] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
             run(&["ip", "netns", "add", ns]);
             run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
@@ -167,6 +170,7 @@ impl Lab {
                     "-c",
                     &format!("exec 3<>/dev/tcp/{}/4433", self.server_ip),
                 ])
+                .stderr(Stdio::null())
                 .status();
             if probe.is_ok_and(|s| s.success()) {
                 break;
@@ -416,4 +420,61 @@ fn privileges_are_dropped_after_the_interface_is_open_and_capture_goes_on() {
         .collect();
     assert_eq!(sessions.len(), 1, "still capturing after the drop");
     assert_eq!(string(&sessions[0], "tls.version"), "1.3");
+}
+
+#[test]
+fn idle_half_open_handshake_is_flushed_on_the_wall_clock_without_new_packets() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("skipped: {reason} (the live test needs root, ip and openssl)");
+        return;
+    }
+    let lab = Lab::new("idle", 3);
+    let output = lab.path("idle.ndjson");
+    let mut tlstap = lab.start_tlstap(&output, &["--idle-timeout", "1"]);
+    // A server that accepts and never answers: the ClientHello stays unanswered.
+    let mut silent = lab
+        .in_server(&[
+            "python3",
+            "-c",
+            "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',4433))\ns.listen(1)\nc,_=s.accept()\ntime.sleep(60)",
+        ])
+        .spawn()
+        .expect("silent server");
+    std::thread::sleep(Duration::from_millis(500));
+    let connect = format!("{}:4433", lab.server_ip);
+    let mut client = lab
+        .in_client(&[
+            "openssl",
+            "s_client",
+            "-connect",
+            &connect,
+            "-servername",
+            "idle.internal",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("s_client");
+    // No packet flows after the ClientHello; the record must still come.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut found = None;
+    while Instant::now() < deadline && found.is_none() {
+        found = records(&output)
+            .into_iter()
+            .find(|r| r["tls"]["client"]["server_name"] == "idle.internal");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = client.kill();
+    let _ = client.wait();
+    let _ = silent.kill();
+    let _ = silent.wait();
+    assert!(terminate(&mut tlstap).success());
+    let record = found.expect("the idle session was written before shutdown");
+    assert_eq!(string(&record, "tlstap.end_reason"), "idle_timeout");
+    assert_eq!(field(&record, "tls.established"), false);
+    assert!(
+        field(&record, "tls.version").is_null(),
+        "no ServerHello was ever sent"
+    );
 }
