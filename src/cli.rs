@@ -169,6 +169,10 @@ pub struct AnalysisArgs {
     #[arg(long)]
     pub only_findings: bool,
 
+    /// Also write JA4's raw form (tlstap.client.ja4_r: the sorted lists, not their hashes).
+    #[arg(long)]
+    pub raw_fingerprints: bool,
+
     /// Leave findings below this severity out (info, low, medium, high, critical).
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub min_severity: Severity,
@@ -231,6 +235,7 @@ impl AnalysisArgs {
         config.output = OutputOptions {
             only_findings: self.only_findings,
             min_severity: self.min_severity,
+            raw_fingerprints: self.raw_fingerprints,
         };
         Ok(config)
     }

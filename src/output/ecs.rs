@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::flow::{FlowContent, FlowEvent};
 use crate::policy::{Finding, Policy};
+use crate::tls::fingerprint::{self, Carrier};
 use crate::tls::plaintext::PlaintextFacts;
 use crate::tls::{
     names, AlertEvent, Chain, ClientHelloSummary, DowngradeSentinel, HandshakeSummary,
@@ -100,6 +101,8 @@ pub struct Tls {
 #[derive(Debug, Serialize)]
 pub struct TlsClient {
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub supported_ciphers: Vec<String>,
@@ -109,8 +112,10 @@ pub struct TlsClient {
 
 #[derive(Debug, Serialize)]
 pub struct TlsServer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3s: Option<String>,
     #[serde(flatten)]
-    pub certificate: TlsCertificate,
+    pub certificate: Option<TlsCertificate>,
 }
 
 /// The leaf certificate as ECS places it under `tls.client` / `tls.server`.
@@ -215,6 +220,13 @@ pub struct Plaintext {
 
 #[derive(Debug, Serialize, Default)]
 pub struct TlstapClient {
+    /// The JA3 string whose MD5 is `tls.client.ja3`.
+    pub ja3_full: String,
+    /// JA4 (FoxIO): ECS has no field for it.
+    pub ja4: String,
+    /// JA4 with the lists instead of their hashes (`--raw-fingerprints`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4_r: Option<String>,
     pub legacy_version: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub offered_versions: Vec<String>,
@@ -247,6 +259,8 @@ pub struct TlstapServer {
     /// Negotiated compression method (0 = null; anything else is CRIME-prone).
     pub compression_method: u8,
     pub extensions: Vec<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3s_full: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downgrade_sentinel: Option<&'static str>,
     pub certificates_encrypted: bool,
@@ -475,8 +489,16 @@ fn alert(event: &AlertEvent) -> Alert {
     }
 }
 
-fn client_extras(hello: &ClientHelloSummary, summary: &HandshakeSummary) -> TlstapClient {
+fn client_extras(
+    hello: &ClientHelloSummary,
+    summary: &HandshakeSummary,
+    raw: bool,
+) -> TlstapClient {
+    let ja4 = fingerprint::ja4::client(hello, Carrier::Tcp);
     TlstapClient {
+        ja3_full: fingerprint::ja3::client(hello).full,
+        ja4: ja4.fingerprint,
+        ja4_r: raw.then_some(ja4.raw),
         legacy_version: version_label(hello.legacy_version),
         offered_versions: hello
             .supported_versions
@@ -517,6 +539,7 @@ pub fn build(
     policy: &Policy,
     plaintext: Option<&PlaintextFacts>,
     findings: Vec<Finding>,
+    options: &super::OutputOptions,
 ) -> EcsRecord {
     let direction = policy.internal.direction(event.client.ip, event.server.ip);
     let tcp = matches!(event.transport, crate::decode::Transport::Tcp);
@@ -525,7 +548,7 @@ pub fn build(
     let inner = vlans.next();
     let (tls, tlstap, protocol, start) = match &event.content {
         FlowContent::Tls(summary) => {
-            let (tls, tlstap) = tls_fields(summary);
+            let (tls, tlstap) = tls_fields(summary, options.raw_fingerprints);
             let start = summary
                 .client_hello
                 .as_ref()
@@ -606,7 +629,7 @@ pub fn build(
     }
 }
 
-fn tls_fields(summary: &HandshakeSummary) -> (Tls, Tlstap) {
+fn tls_fields(summary: &HandshakeSummary, raw_fingerprints: bool) -> (Tls, Tlstap) {
     let hello = summary.client_hello.as_ref();
     let server_hello = summary.server_hello.as_ref();
     let version = summary.version();
@@ -621,6 +644,7 @@ fn tls_fields(summary: &HandshakeSummary) -> (Tls, Tlstap) {
         resumed: summary.resumed,
         next_protocol: server_hello.and_then(|sh| sh.alpn.clone()),
         client: TlsClient {
+            ja3: hello.map(|h| fingerprint::ja3::client(h).hash),
             server_name: hello.and_then(|h| h.server_name.clone()),
             supported_ciphers: hello
                 .map(|h| {
@@ -633,17 +657,21 @@ fn tls_fields(summary: &HandshakeSummary) -> (Tls, Tlstap) {
                 .unwrap_or_default(),
             certificate: client_leaf,
         },
-        server: server_leaf.map(|certificate| TlsServer { certificate }),
+        server: server_hello.map(|sh| TlsServer {
+            ja3s: (sh.sslv2_cipher_spec.is_none()).then(|| fingerprint::ja3::server(sh).hash),
+            certificate: server_leaf,
+        }),
     };
     let tlstap = Tlstap {
         end_reason: "",
         cipher_id: server_hello.map(|sh| server_cipher(sh).1),
         version_variant: server_hello.and_then(|sh| sh.version().variant()),
-        client: hello.map(|h| client_extras(h, summary)),
+        client: hello.map(|h| client_extras(h, summary, raw_fingerprints)),
         server: server_hello.map(|sh| TlstapServer {
             selected_version: sh.selected_version.map(version_label),
             compression_method: sh.compression_method,
             extensions: sh.extensions.clone(),
+            ja3s_full: (sh.sslv2_cipher_spec.is_none()).then(|| fingerprint::ja3::server(sh).full),
             downgrade_sentinel: sh.downgrade_sentinel.map(|s| match s {
                 DowngradeSentinel::Tls12 => "tls1.2",
                 DowngradeSentinel::Tls11OrBelow => "tls1.1_or_below",

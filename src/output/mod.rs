@@ -52,6 +52,8 @@ pub struct OutputOptions {
     pub only_findings: bool,
     /// Findings below this severity are left out of records.
     pub min_severity: Severity,
+    /// Also write JA4's raw form (`tlstap.client.ja4_r`).
+    pub raw_fingerprints: bool,
 }
 
 impl Default for OutputOptions {
@@ -59,6 +61,7 @@ impl Default for OutputOptions {
         Self {
             only_findings: false,
             min_severity: Severity::Info,
+            raw_fingerprints: false,
         }
     }
 }
@@ -122,7 +125,7 @@ impl RecordWriter {
         for finding in &findings {
             *self.counters.findings_by_id.entry(finding.id).or_insert(0) += 1;
         }
-        let record = ecs::build(event, policy, plaintext.as_ref(), findings);
+        let record = ecs::build(event, policy, plaintext.as_ref(), findings, options);
         self.write_value(&record)
     }
 

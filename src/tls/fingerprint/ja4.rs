@@ -1,0 +1,248 @@
+//! JA4 (FoxIO, BSD-3-Clause; technical_details/JA4.md): a human-readable
+//! prefix, a hash of the sorted cipher suites, and a hash of the sorted
+//! extensions plus the signature algorithms in order.
+
+use sha2::{Digest, Sha256};
+
+use super::Carrier;
+use crate::tls::summary::{is_grease, ClientHelloSummary};
+
+const EXTENSION_SERVER_NAME: u16 = 0x0000;
+const EXTENSION_ALPN: u16 = 0x0010;
+const EMPTY_HASH: &str = "000000000000";
+
+/// JA4 and its raw form (`_r`: the lists instead of their hashes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ja4 {
+    pub fingerprint: String,
+    pub raw: String,
+}
+
+/// Two characters for the highest offered version: supported_versions
+/// (GREASE ignored) when present, else the legacy ClientHello version.
+fn version(hello: &ClientHelloSummary) -> &'static str {
+    let version = hello
+        .supported_versions
+        .iter()
+        .copied()
+        .filter(|&v| !is_grease(v))
+        .max()
+        .unwrap_or(hello.legacy_version);
+    match version {
+        0x0304 => "13",
+        0x0303 => "12",
+        0x0302 => "11",
+        0x0301 => "10",
+        0x0300 => "s3",
+        0x0002 => "s2",
+        0xfeff => "d1",
+        0xfefd => "d2",
+        0xfefc => "d3",
+        _ => "00",
+    }
+}
+
+/// First and last characters of the first ALPN value; when either end byte
+/// is not ASCII alphanumeric, the first and last characters of its hex form;
+/// "00" without ALPN.
+fn alpn(hello: &ClientHelloSummary) -> String {
+    let Some(first) = hello.alpn.first() else {
+        return "00".to_string();
+    };
+    let bytes = first.as_bytes();
+    let (Some(&head), Some(&tail)) = (bytes.first(), bytes.last()) else {
+        return "00".to_string();
+    };
+    if head.is_ascii_alphanumeric() && tail.is_ascii_alphanumeric() {
+        format!("{}{}", head as char, tail as char)
+    } else {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut chars = hex.chars();
+        let first = chars.next().unwrap_or('0');
+        let last = chars.next_back().unwrap_or(first);
+        format!("{first}{last}")
+    }
+}
+
+fn hex_list(values: &[u16]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:04x}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn truncated_sha256(text: &str) -> String {
+    if text.is_empty() {
+        return EMPTY_HASH.to_string();
+    }
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn client(hello: &ClientHelloSummary, carrier: Carrier) -> Ja4 {
+    let mut ciphers: Vec<u16> = hello
+        .cipher_suites
+        .iter()
+        .copied()
+        .filter(|&c| !is_grease(c))
+        .collect();
+    let extensions: Vec<u16> = hello
+        .extensions
+        .iter()
+        .copied()
+        .filter(|&e| !is_grease(e))
+        .collect();
+    let signatures: Vec<u16> = hello
+        .signature_algorithms
+        .iter()
+        .copied()
+        .filter(|&s| !is_grease(s))
+        .collect();
+    let prefix = format!(
+        "{}{}{}{:02}{:02}{}",
+        match carrier {
+            Carrier::Tcp => 't',
+            Carrier::Quic => 'q',
+            Carrier::Dtls => 'd',
+        },
+        version(hello),
+        if extensions.contains(&EXTENSION_SERVER_NAME) {
+            'd'
+        } else {
+            'i'
+        },
+        ciphers.len().min(99),
+        extensions.len().min(99),
+        alpn(hello),
+    );
+    ciphers.sort_unstable();
+    let mut hashed_extensions: Vec<u16> = extensions
+        .into_iter()
+        .filter(|&e| e != EXTENSION_SERVER_NAME && e != EXTENSION_ALPN)
+        .collect();
+    hashed_extensions.sort_unstable();
+    let cipher_list = hex_list(&ciphers);
+    let mut extension_list = hex_list(&hashed_extensions);
+    if !signatures.is_empty() && !extension_list.is_empty() {
+        extension_list = format!("{extension_list}_{}", hex_list(&signatures));
+    }
+    Ja4 {
+        fingerprint: format!(
+            "{prefix}_{}_{}",
+            truncated_sha256(&cipher_list),
+            truncated_sha256(&extension_list)
+        ),
+        raw: format!("{prefix}_{cipher_list}_{extension_list}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chrome() -> ClientHelloSummary {
+        // A Chrome 143 ClientHello as published with its JA4 (ja4 and ja4_r
+        // below come from the same capture).
+        ClientHelloSummary {
+            legacy_version: 0x0303,
+            cipher_suites: vec![
+                0x2a2a, 0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8,
+                0xc013, 0xc014, 0x009c, 0x009d, 0x002f, 0x0035,
+            ],
+            extensions: vec![
+                0x3a3a, 0x002d, 0x0033, 0x0010, 0xfe0d, 0x0017, 0x44cd, 0x0000, 0x000b, 0x000a,
+                0x002b, 0xff01, 0x0023, 0x0012, 0x0005, 0x000d, 0x001b, 0x4a4a,
+            ],
+            supported_versions: vec![0x5a5a, 0x0304, 0x0303],
+            alpn: vec!["h2".into(), "http/1.1".into()],
+            signature_algorithms: vec![
+                0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+            ],
+            server_name: Some("tls.browserleaks.com".into()),
+            ..ClientHelloSummary::default()
+        }
+    }
+
+    #[test]
+    fn published_chrome_fingerprint_is_reproduced() {
+        let ja4 = client(&chrome(), Carrier::Tcp);
+        assert_eq!(
+            ja4.raw,
+            "t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_\
+             0005,000a,000b,000d,0012,0017,001b,0023,002b,002d,0033,44cd,fe0d,ff01_\
+             0403,0804,0401,0503,0805,0501,0806,0601"
+        );
+        assert_eq!(ja4.fingerprint, "t13d1516h2_8daaf6152771_d8a2da3f94cd");
+    }
+
+    #[test]
+    fn grease_never_counts_and_quic_and_no_sni_change_the_prefix() {
+        let mut hello = chrome();
+        hello.extensions.retain(|&e| e != EXTENSION_SERVER_NAME);
+        let ja4 = client(&hello, Carrier::Quic);
+        assert!(
+            ja4.fingerprint.starts_with("q13i1515h2_"),
+            "{}",
+            ja4.fingerprint
+        );
+    }
+
+    #[test]
+    fn alpn_rules_follow_the_specification_examples() {
+        let with = |value: &[u8]| {
+            let hello = ClientHelloSummary {
+                alpn: vec![String::from_utf8_lossy(value).into_owned()],
+                ..ClientHelloSummary::default()
+            };
+            alpn(&hello)
+        };
+        assert_eq!(with(b"h2"), "h2");
+        assert_eq!(with(b"http/1.1"), "h1");
+        assert_eq!(with(b"h"), "hh");
+        assert_eq!(
+            with(b"0\x01\x02\x31"),
+            "01",
+            "alphanumeric ends are used as they are"
+        );
+        assert_eq!(alpn(&ClientHelloSummary::default()), "00");
+        // A non-alphanumeric end byte: first and last hex characters.
+        assert_eq!(with(b"0\x7f"), "3f");
+    }
+
+    #[test]
+    fn missing_lists_hash_to_zeros_and_signatures_need_extensions() {
+        let hello = ClientHelloSummary {
+            legacy_version: 0x0301,
+            ..ClientHelloSummary::default()
+        };
+        assert_eq!(
+            client(&hello, Carrier::Tcp).fingerprint,
+            "t10i000000_000000000000_000000000000"
+        );
+        let only_sni = ClientHelloSummary {
+            legacy_version: 0x0303,
+            cipher_suites: vec![0x1301],
+            extensions: vec![0x0000],
+            ..ClientHelloSummary::default()
+        };
+        let ja4 = client(&only_sni, Carrier::Tcp);
+        assert_eq!(ja4.raw, "t12d010100_1301_");
+        assert!(ja4.fingerprint.ends_with("_000000000000"));
+    }
+
+    #[test]
+    fn counts_are_capped_at_99() {
+        let hello = ClientHelloSummary {
+            legacy_version: 0x0303,
+            cipher_suites: (1..=150).collect(),
+            ..ClientHelloSummary::default()
+        };
+        assert!(client(&hello, Carrier::Tcp)
+            .fingerprint
+            .starts_with("t12i9900"));
+    }
+}

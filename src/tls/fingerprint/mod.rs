@@ -1,0 +1,15 @@
+//! Fingerprints: pure functions of the hello summaries, computed once per
+//! session (never per packet). JA3/JA3S (Salesforce, BSD-3) and JA4 (FoxIO,
+//! BSD-3). JA4S/JA4X and the rest of JA4+ are under FoxIO's own licence and are
+//! deliberately not implemented.
+
+pub mod ja3;
+pub mod ja4;
+
+/// Where a ClientHello travelled, for JA4's first character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    Tcp,
+    Quic,
+    Dtls,
+}
