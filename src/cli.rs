@@ -194,9 +194,18 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
     pub max_handshake_bytes: usize,
 
-    /// Ignore VLAN ids when telling flows apart (by default the same 5-tuple on two VLANs is two flows).
+    /// Ignore VLAN ids and tunnel ids (VNI, GRE key, MPLS label, …) when telling
+    /// flows apart; by default the same 5-tuple on two VLANs or tunnels is two flows.
     #[arg(long)]
     pub no_vlan_in_flow_key: bool,
+
+    /// Also decode UDP on this port as VXLAN (4789 always is); repeatable.
+    #[arg(long, value_name = "PORT")]
+    pub vxlan_port: Vec<u16>,
+
+    /// Also decode UDP on this port as GENEVE (6081 always is); repeatable.
+    #[arg(long, value_name = "PORT")]
+    pub geneve_port: Vec<u16>,
 }
 
 impl AnalysisArgs {
@@ -232,6 +241,8 @@ impl AnalysisArgs {
         config.flow.tls.max_handshake_bytes = self.max_handshake_bytes;
         config.flow.tls.max_message_length = self.max_handshake_bytes;
         config.key_on_encap = !self.no_vlan_in_flow_key;
+        config.decode.vxlan_ports.extend(&self.vxlan_port);
+        config.decode.geneve_ports.extend(&self.geneve_port);
         config.output = OutputOptions {
             only_findings: self.only_findings,
             min_severity: self.min_severity,

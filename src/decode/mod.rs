@@ -7,6 +7,7 @@
 //! failure is a `Copy` [`DecodeError`] that the caller counts by variant; the
 //! walk is bounded by [`DecodeConfig::max_depth`] layers.
 
+mod tunnels;
 mod views;
 
 use std::net::IpAddr;
@@ -14,6 +15,7 @@ use std::net::IpAddr;
 use etherparse::{EtherType, IpNumber};
 
 use crate::capture::LinkType;
+pub use tunnels::{ErspanView, GeneveView, GreView, GtpView, MplsView, PppoeView, VxlanView};
 pub use views::{LinuxSll2View, NullView};
 
 /// The layer a decode error refers to.
@@ -29,6 +31,16 @@ pub enum Layer {
     Ipv6,
     Tcp,
     Udp,
+    Gre,
+    Erspan,
+    Vxlan,
+    Geneve,
+    Gtp,
+    Mpls,
+    Pppoe,
+    Ppp,
+    Nflog,
+    Teredo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -47,19 +59,60 @@ pub enum DecodeError {
     Fragment,
     #[error("more than the allowed number of nested layers")]
     TooDeep,
+    #[error("{0:?} message without a user packet")]
+    Unsupported(Layer),
 }
 
 /// One step of the path a packet took before its innermost IP header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encap {
     Vlan(u16),
+    Mpls(u32),
+    Pppoe(u16),
+    Gre(Option<u32>),
+    Erspan(u16),
+    Vxlan(u32),
+    Geneve(u32),
+    Gtp(u32),
+    IpInIp,
+    Ipv6InIpv4,
+    Teredo,
 }
 
 impl std::fmt::Display for Encap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Encap::Vlan(id) => write!(f, "vlan:{id}"),
+            Encap::Mpls(label) => write!(f, "mpls:label={label}"),
+            Encap::Pppoe(session) => write!(f, "pppoe:session={session}"),
+            Encap::Gre(Some(key)) => write!(f, "gre:key={key}"),
+            Encap::Gre(None) => write!(f, "gre"),
+            Encap::Erspan(session) => write!(f, "erspan:session={session}"),
+            Encap::Vxlan(vni) => write!(f, "vxlan:vni={vni}"),
+            Encap::Geneve(vni) => write!(f, "geneve:vni={vni}"),
+            Encap::Gtp(teid) => write!(f, "gtp:teid={teid}"),
+            Encap::IpInIp => write!(f, "ipip"),
+            Encap::Ipv6InIpv4 => write!(f, "ip6in4"),
+            Encap::Teredo => write!(f, "teredo"),
         }
+    }
+}
+
+impl Encap {
+    /// The identifier that separates flows, for the layers whose identifier is
+    /// the same in both directions (VLAN id, VXLAN/GENEVE VNI, PPPoE session).
+    /// MPLS labels, GTP TEIDs and GRE keys are chosen per direction (trace:
+    /// misc/gtp6_gtp_0x32.pcap has one TEID uplink and another downlink), so
+    /// keying on them would split every connection in two.
+    fn identity(self) -> Option<u64> {
+        let (kind, value): (u64, u64) = match self {
+            Encap::Vlan(id) => (1, u64::from(id)),
+            Encap::Pppoe(session) => (3, u64::from(session)),
+            Encap::Vxlan(vni) => (6, u64::from(vni)),
+            Encap::Geneve(vni) => (7, u64::from(vni)),
+            _ => return None,
+        };
+        Some(kind << 32 | value)
     }
 }
 
@@ -98,8 +151,9 @@ impl EncapPath {
 
     /// VLAN ids in path order (outermost first).
     pub fn vlan_ids(&self) -> impl Iterator<Item = u16> + '_ {
-        self.iter().map(|layer| match layer {
-            Encap::Vlan(id) => id,
+        self.iter().filter_map(|layer| match layer {
+            Encap::Vlan(id) => Some(id),
+            _ => None,
         })
     }
 
@@ -107,12 +161,11 @@ impl EncapPath {
     /// VLANs or tunnels (Suricata's default). Fixed mixing, not a keyed hash:
     /// the flow table hashes it again with its own key.
     pub fn flow_context(&self) -> u64 {
-        self.iter().fold(0xcbf2_9ce4_8422_2325_u64, |acc, layer| {
-            let value = match layer {
-                Encap::Vlan(id) => 0x1_0000 | u64::from(id),
-            };
-            (acc ^ value).wrapping_mul(0x0000_0100_0000_01b3)
-        })
+        self.iter()
+            .filter_map(Encap::identity)
+            .fold(0xcbf2_9ce4_8422_2325_u64, |acc, identity| {
+                (acc ^ identity).wrapping_mul(0x0000_0100_0000_01b3)
+            })
     }
 }
 
@@ -167,16 +220,26 @@ pub struct Decoded<'a> {
     pub encap: EncapPath,
 }
 
-/// Settings that bound decoding.
-#[derive(Debug, Clone, Copy)]
+/// Settings that bound decoding and name the tunnel ports.
+#[derive(Debug, Clone)]
 pub struct DecodeConfig {
     /// Most link/tunnel layers walked before the packet is refused.
     pub max_depth: usize,
+    pub vxlan_ports: Vec<u16>,
+    pub geneve_ports: Vec<u16>,
+    pub gtp_ports: Vec<u16>,
+    pub teredo_ports: Vec<u16>,
 }
 
 impl Default for DecodeConfig {
     fn default() -> Self {
-        Self { max_depth: 8 }
+        Self {
+            max_depth: 8,
+            vxlan_ports: vec![4789],
+            geneve_ports: vec![6081],
+            gtp_ports: vec![2152],
+            teredo_ports: vec![3544],
+        }
     }
 }
 
@@ -204,6 +267,7 @@ impl Counters {
             Err(DecodeError::NotTcpOrUdp(_)) => self.packets_not_tcp_udp += 1,
             Err(DecodeError::Fragment) => self.packets_fragmented += 1,
             Err(DecodeError::TooDeep) => self.packets_too_deep += 1,
+            Err(DecodeError::Unsupported(_)) => self.packets_not_tcp_udp += 1,
         }
     }
 
@@ -228,6 +292,33 @@ enum Next<'a> {
     Ethernet(&'a [u8]),
     EtherType(EtherType, &'a [u8]),
     Ip(&'a [u8]),
+    Mpls(&'a [u8]),
+}
+
+const ETHER_TYPE_MPLS: u16 = 0x8847;
+const ETHER_TYPE_MPLS_MULTICAST: u16 = 0x8848;
+const ETHER_TYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHER_TYPE_TRANSPARENT_BRIDGING: u16 = 0x6558;
+const ETHER_TYPE_ERSPAN_2: u16 = 0x88be;
+const ETHER_TYPE_ERSPAN_3: u16 = 0x22eb;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+
+/// IPv4 or IPv6 by the version nibble, for carriers that do not say which.
+fn ip_by_version(bytes: &[u8]) -> Option<EtherType> {
+    match bytes.first().map(|b| b >> 4) {
+        Some(4) => Some(EtherType::IPV4),
+        Some(6) => Some(EtherType::IPV6),
+        _ => None,
+    }
+}
+
+fn ppp_next(protocol: u16, payload: &[u8]) -> Result<Next<'_>, DecodeError> {
+    match protocol {
+        PPP_IPV4 => Ok(Next::EtherType(EtherType::IPV4, payload)),
+        PPP_IPV6 => Ok(Next::EtherType(EtherType::IPV6, payload)),
+        other => Err(DecodeError::UnsupportedEtherType(other)),
+    }
 }
 
 /// Decodes one frame of link type `link`.
@@ -264,6 +355,17 @@ pub fn decode<'a>(
             let view = LinuxSll2View::new(data)?;
             Next::EtherType(EtherType(view.protocol_type()), view.payload())
         }
+        LinkType::PPP => {
+            let (protocol, payload) = tunnels::ppp(data)?;
+            ppp_next(protocol, payload)?
+        }
+        LinkType::NFLOG => {
+            let payload = tunnels::nflog_payload(data)?;
+            Next::EtherType(
+                ip_by_version(payload).ok_or(DecodeError::Malformed(Layer::Nflog))?,
+                payload,
+            )
+        }
         other => return Err(DecodeError::UnsupportedLinkType(other.0)),
     };
 
@@ -284,15 +386,52 @@ pub fn decode<'a>(
                     encap.push(Encap::Vlan(vlan.vlan_identifier().value()))?;
                     Next::EtherType(vlan.ether_type(), vlan.payload_slice())
                 }
+                EtherType(ETHER_TYPE_MPLS | ETHER_TYPE_MPLS_MULTICAST) => Next::Mpls(bytes),
+                EtherType(ETHER_TYPE_PPPOE_SESSION) => {
+                    let pppoe = PppoeView::new(bytes)?;
+                    encap.push(Encap::Pppoe(pppoe.session()))?;
+                    ppp_next(pppoe.ppp_protocol(), pppoe.payload())?
+                }
                 other => return Err(DecodeError::UnsupportedEtherType(other.0)),
             },
-            Next::Ip(bytes) => return decode_ip(bytes, encap),
+            Next::Mpls(bytes) => {
+                let mpls = MplsView::new(bytes, config.max_depth)?;
+                encap.push(Encap::Mpls(mpls.label()))?;
+                let payload = mpls.payload();
+                match payload.first().map(|b| b >> 4) {
+                    Some(4 | 6) => Next::Ip(payload),
+                    // RFC 4385 pseudowire control word (first nibble 0), then Ethernet.
+                    Some(0) => Next::Ethernet(
+                        payload
+                            .get(4..)
+                            .ok_or(DecodeError::Truncated(Layer::Mpls))?,
+                    ),
+                    _ => Next::Ethernet(payload),
+                }
+            }
+            Next::Ip(bytes) => match decode_ip(bytes, encap, config)? {
+                Step::Done(decoded) => return Ok(decoded),
+                Step::Inner(inner, path) => {
+                    encap = path;
+                    inner
+                }
+            },
         };
     }
     Err(DecodeError::TooDeep)
 }
 
-fn decode_ip(bytes: &[u8], encap: EncapPath) -> Result<Decoded<'_>, DecodeError> {
+/// The result of looking at one IP header: the packet, or a tunnel to enter.
+enum Step<'a> {
+    Done(Decoded<'a>),
+    Inner(Next<'a>, EncapPath),
+}
+
+fn decode_ip<'a>(
+    bytes: &'a [u8],
+    mut encap: EncapPath,
+    config: &DecodeConfig,
+) -> Result<Step<'a>, DecodeError> {
     let layer = match bytes.first().map(|b| b >> 4) {
         Some(6) => Layer::Ipv6,
         _ => Layer::Ipv4,
@@ -329,7 +468,7 @@ fn decode_ip(bytes: &[u8], encap: EncapPath) -> Result<Decoded<'_>, DecodeError>
                     flags |= bit;
                 }
             }
-            Ok(Decoded {
+            Ok(Step::Done(Decoded {
                 source,
                 destination,
                 source_port: tcp.source_port(),
@@ -342,21 +481,90 @@ fn decode_ip(bytes: &[u8], encap: EncapPath) -> Result<Decoded<'_>, DecodeError>
                 },
                 payload: tcp.payload(),
                 encap,
-            })
+            }))
         }
         IpNumber::UDP => {
             let udp = etherparse::UdpSlice::from_slice(payload.payload)
                 .map_err(|_| DecodeError::Truncated(Layer::Udp))?;
-            Ok(Decoded {
+            let ports = [udp.destination_port(), udp.source_port()];
+            let on = |list: &[u16]| ports.iter().any(|port| list.contains(port));
+            let inner = udp.payload();
+            if on(&config.vxlan_ports) {
+                if let Ok(vxlan) = VxlanView::new(inner) {
+                    encap.push(Encap::Vxlan(vxlan.vni()))?;
+                    return Ok(Step::Inner(Next::Ethernet(vxlan.payload()), encap));
+                }
+            }
+            if on(&config.geneve_ports) {
+                if let Ok(geneve) = GeneveView::new(inner) {
+                    encap.push(Encap::Geneve(geneve.vni()))?;
+                    let next = match geneve.protocol_type() {
+                        ETHER_TYPE_TRANSPARENT_BRIDGING => Next::Ethernet(geneve.payload()),
+                        other => Next::EtherType(EtherType(other), geneve.payload()),
+                    };
+                    return Ok(Step::Inner(next, encap));
+                }
+            }
+            if on(&config.gtp_ports) {
+                match GtpView::new(inner) {
+                    Ok(gtp) => {
+                        encap.push(Encap::Gtp(gtp.teid()))?;
+                        return Ok(Step::Inner(Next::Ip(gtp.payload()), encap));
+                    }
+                    Err(DecodeError::Unsupported(layer)) => {
+                        return Err(DecodeError::Unsupported(layer))
+                    }
+                    Err(_) => {}
+                }
+            }
+            if on(&config.teredo_ports) {
+                // Teredo (RFC 4380): IPv6 in UDP, optionally after an 8-byte origin indication.
+                let ipv6 = match inner {
+                    [0x00, 0x00, ..] => inner.get(8..),
+                    _ => Some(inner),
+                };
+                if let Some(ipv6) =
+                    ipv6.filter(|b| b.first().is_some_and(|v| v >> 4 == 6) && b.len() >= 40)
+                {
+                    encap.push(Encap::Teredo)?;
+                    return Ok(Step::Inner(Next::Ip(ipv6), encap));
+                }
+            }
+            Ok(Step::Done(Decoded {
                 source,
                 destination,
                 source_port: udp.source_port(),
                 destination_port: udp.destination_port(),
                 transport: Transport::Udp,
                 tcp: TcpSegment::default(),
-                payload: udp.payload(),
+                payload: inner,
                 encap,
-            })
+            }))
+        }
+        IpNumber::IPV4 => {
+            encap.push(Encap::IpInIp)?;
+            Ok(Step::Inner(Next::Ip(payload.payload), encap))
+        }
+        IpNumber::IPV6 => {
+            encap.push(Encap::Ipv6InIpv4)?;
+            Ok(Step::Inner(Next::Ip(payload.payload), encap))
+        }
+        IpNumber::GRE => {
+            let gre = GreView::new(payload.payload)?;
+            encap.push(Encap::Gre(gre.key()))?;
+            let inner = gre.payload();
+            let next = match gre.protocol() {
+                ETHER_TYPE_TRANSPARENT_BRIDGING => Next::Ethernet(inner),
+                // ERSPAN type I has no header (and no GRE sequence number).
+                ETHER_TYPE_ERSPAN_2 if !gre.has_sequence() => Next::Ethernet(inner),
+                kind @ (ETHER_TYPE_ERSPAN_2 | ETHER_TYPE_ERSPAN_3) => {
+                    let erspan = ErspanView::new(inner, kind == ETHER_TYPE_ERSPAN_3)?;
+                    encap.push(Encap::Erspan(erspan.session()))?;
+                    Next::Ethernet(erspan.payload())
+                }
+                other => Next::EtherType(EtherType(other), inner),
+            };
+            Ok(Step::Inner(next, encap))
         }
         other => Err(DecodeError::NotTcpOrUdp(other.0)),
     }

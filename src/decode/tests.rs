@@ -126,7 +126,10 @@ fn every_prefix_of_a_frame_fails_cleanly() {
 #[test]
 fn vlan_stack_deeper_than_limit_is_refused() {
     let frame = tcp_v4_frame(&[1, 2], b"");
-    let config = DecodeConfig { max_depth: 2 };
+    let config = DecodeConfig {
+        max_depth: 2,
+        ..DecodeConfig::default()
+    };
     assert_eq!(
         decode(LinkType::ETHERNET, &frame, &config).err(),
         Some(DecodeError::TooDeep)
