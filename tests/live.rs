@@ -161,7 +161,12 @@ impl Lab {
             .stderr(Stdio::null())
             .spawn()
             .expect("s_server");
-        // Wait until it accepts.
+        self.wait_until_listening();
+        child
+    }
+
+    /// Waits until the server port accepts connections.
+    fn wait_until_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             let probe = self
@@ -173,11 +178,11 @@ impl Lab {
                 .stderr(Stdio::null())
                 .status();
             if probe.is_ok_and(|s| s.success()) {
-                break;
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        child
+        panic!("nothing listens on {}:4433", self.server_ip);
     }
 
     /// One TLS connection with a request; `extra` are s_client options.
@@ -265,6 +270,18 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     wait_with_timeout(child, Duration::from_secs(20)).expect("tlstap exited")
 }
 
+/// Polls `path` until a record matches (the machine may be busy: no fixed sleeps).
+fn wait_for(path: &Path, matches: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if records(path).iter().any(&matches) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no matching record in {} after 30 s", path.display());
+}
+
 fn records(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -285,7 +302,7 @@ fn live_capture_on_a_veth_reports_sessions_and_stats_and_exits_cleanly_on_sigter
     let mut server = lab.start_server();
     lab.client(&["-tls1_3"]);
     // logrotate: move the file away, SIGHUP, and the next records go to a new file.
-    std::thread::sleep(Duration::from_millis(400));
+    wait_for(&output, |r| r["tls"]["version"] == "1.3");
     let rotated = lab.path("live.ndjson.1");
     std::fs::rename(&output, &rotated).expect("rotate");
     let pid = nix::unistd::Pid::from_raw(tlstap.id() as i32);
@@ -298,7 +315,8 @@ fn live_capture_on_a_veth_reports_sessions_and_stats_and_exits_cleanly_on_sigter
         "-key",
         lab.path("client.key").to_str().expect("p"),
     ]);
-    std::thread::sleep(Duration::from_millis(2200)); // at least one periodic stats record
+    wait_for(&output, |r| r["tls"]["version"] == "1.2");
+    wait_for(&output, |r| r["event"]["dataset"] == "tlstap.stats"); // a periodic one
     let status = terminate(&mut tlstap);
     let _ = server.kill();
     let _ = server.wait();
@@ -409,7 +427,7 @@ fn privileges_are_dropped_after_the_interface_is_open_and_capture_goes_on() {
     assert_eq!(groups.trim(), "Groups:", "supplementary groups cleared");
     let mut server = lab.start_server();
     lab.client(&["-tls1_3"]);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for(&output, |r| r["tls"]["version"] == "1.3");
     let status = terminate(&mut tlstap);
     let _ = server.kill();
     let _ = server.wait();
@@ -436,11 +454,11 @@ fn idle_half_open_handshake_is_flushed_on_the_wall_clock_without_new_packets() {
         .in_server(&[
             "python3",
             "-c",
-            "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',4433))\ns.listen(1)\nc,_=s.accept()\ntime.sleep(60)",
+            "import socket\ns=socket.socket()\ns.bind(('0.0.0.0',4433))\ns.listen(8)\nkeep=[]\nwhile True:\n    keep.append(s.accept())",
         ])
         .spawn()
         .expect("silent server");
-    std::thread::sleep(Duration::from_millis(500));
+    lab.wait_until_listening();
     let connect = format!("{}:4433", lab.server_ip);
     let mut client = lab
         .in_client(&[
