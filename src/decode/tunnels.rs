@@ -309,11 +309,12 @@ impl<'a> PppoeView<'a> {
         be16(self.bytes, 6)
     }
 
+    /// Everything after the PPP protocol field. The PPPoE length is not used
+    /// to cut it: real traces carry lengths shorter than the IP packet inside
+    /// (misc/pppoe-over-qinq.pcap, 6 frames), and the IP total length trims
+    /// Ethernet padding anyway.
     pub fn payload(&self) -> &'a [u8] {
-        // The PPPoE length field may be shorter than the frame (padding): trust it.
-        let length = usize::from(be16(self.bytes, 4)).max(2);
-        let end = (6 + length).min(self.bytes.len());
-        &self.bytes[8..end.max(8)]
+        &self.bytes[8..]
     }
 }
 

@@ -1,0 +1,165 @@
+//! Mirror-port reality: tunnelled traffic is analysed as its inner flow.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use etherparse::PacketBuilder;
+use support::*;
+
+fn stats(records: &[serde_json::Value]) -> &serde_json::Value {
+    &records
+        .iter()
+        .rev()
+        .find(|r| r["event"]["dataset"] == "tlstap.stats")
+        .expect("stats record")["tlstap"]["stats"]
+}
+
+#[test]
+fn tunnelled_corpus_sessions_match_tshark_with_their_encapsulation_path() {
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    // (trace, expected tlstap.encap of the session)
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "pppoe-over-qinq",
+            &["vlan:3704", "vlan:2474", "pppoe:session=3847"],
+        ),
+        ("geneve-47101", &["geneve:vni=4242"]),
+        ("gtp6_gtp_0x32", &["gtp:teid=1980578736"]),
+    ];
+    for (trace, encap) in cases {
+        let pcap = corpus.join(format!("misc/{trace}.pcap"));
+        let facts_text =
+            std::fs::read_to_string(corpus.join(format!("facts/misc/{trace}.pcap.jsonl")))
+                .expect("facts");
+        let fact: serde_json::Value =
+            serde_json::from_str(facts_text.lines().next().expect("one fact")).expect("json");
+        let (code, records, stderr) = run_tlstap_all(&[
+            "read",
+            "-q",
+            "--geneve-port",
+            "47101",
+            pcap.to_str().expect("p"),
+        ]);
+        assert_eq!(code, 0, "{trace}: {stderr}");
+        let sessions: Vec<_> = records
+            .iter()
+            .filter(|r| r["event"]["dataset"] == "tlstap.tls")
+            .collect();
+        assert_eq!(sessions.len(), 1, "{trace}");
+        let r = sessions[0];
+        assert_eq!(
+            r["source"]["ip"], fact["client_ip"],
+            "{trace}: inner client"
+        );
+        assert_eq!(r["source"]["port"], fact["client_port"], "{trace}");
+        assert_eq!(
+            r["destination"]["ip"], fact["server_ip"],
+            "{trace}: inner server"
+        );
+        assert_eq!(r["destination"]["port"], fact["server_port"], "{trace}");
+        assert_eq!(r["tls"]["version"], fact["version"], "{trace}");
+        assert_eq!(r["tlstap"]["cipher_id"], fact["cipher"], "{trace}");
+        assert_eq!(
+            r["tls"]["client"]["server_name"].as_str(),
+            fact["sni"].as_str(),
+            "{trace}"
+        );
+        assert_eq!(r["tls"]["client"]["ja3"], fact["ja3"], "{trace}");
+        assert_eq!(r["tlstap"]["encap"], serde_json::json!(encap), "{trace}");
+        assert_eq!(stats(&records)["decode_errors"], 0, "{trace}");
+    }
+}
+
+#[test]
+fn tunnels_without_tls_yield_inner_tcp_flows_and_no_invented_tls() {
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    // (trace, TCP connections inside; the counts are tshark's `tcp.stream` ids)
+    let cases: &[(&str, u64)] = &[
+        ("erspan", 5),
+        ("gre-sample", 1),
+        ("vxlan-encapsulated-http", 1),
+        ("mixed-vlan-mpls", 3),
+        ("nflog-http", 1),
+        ("vlan-qinqinq", 1),
+        ("ipv6-http-atomic-frag", 4),
+        ("var-services-std-ports", 6),
+        ("http-get", 1),
+    ];
+    let mut seen = BTreeMap::new();
+    for (trace, flows) in cases {
+        let pcap = corpus.join(format!("misc/{trace}.pcap"));
+        let (code, records, stderr) = run_tlstap_all(&["read", "-q", pcap.to_str().expect("p")]);
+        assert_eq!(code, 0, "{trace}: {stderr}");
+        assert!(
+            records
+                .iter()
+                .all(|r| r["event"]["dataset"] != "tlstap.tls"),
+            "{trace}: no TLS is invented"
+        );
+        let s = stats(&records);
+        seen.insert(*trace, s["flows_created"].as_u64().expect("flows"));
+        if *flows > 0 {
+            assert_eq!(s["flows_created"], *flows, "{trace}: inner TCP flows");
+        }
+        assert_eq!(s["decode_errors"], 0, "{trace}");
+    }
+    eprintln!("{seen:?}");
+}
+
+/// Wraps an Ethernet frame in Ethernet/IPv4/UDP/VXLAN as a cloud mirror does.
+fn vxlan(inner: &[u8], vni: u32, toward_collector: bool) -> Vec<u8> {
+    let mut payload = vec![0x08, 0, 0, 0];
+    payload.extend_from_slice(&(vni << 8).to_be_bytes());
+    payload.extend_from_slice(inner);
+    let (src, dst) = if toward_collector {
+        ([172, 31, 0, 5], [172, 31, 0, 9])
+    } else {
+        ([172, 31, 0, 6], [172, 31, 0, 9])
+    };
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 1, 1], [2, 0, 0, 0, 1, 2])
+        .ipv4(src, dst, 64)
+        .udp(49152, 4789)
+        .write(&mut out, &payload)
+        .expect("build");
+    out
+}
+
+#[test]
+fn the_same_session_plain_and_in_vxlan_gives_the_same_record_but_for_encap() {
+    let dir = temp_dir();
+    let pki = Pki::new(&["api.internal"]);
+    let conversation = handshake(&pki, &HandshakeOptions::default());
+    let frames = frame(&conversation, &Framing::default());
+    let plain = dir.path().join("plain.pcap");
+    write_pcap(&plain, &frames, 1_767_225_600);
+    let tunnelled: Vec<Frame> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Frame {
+            micros: f.micros,
+            bytes: vxlan(&f.bytes, 4242, i % 2 == 0),
+        })
+        .collect();
+    let wrapped = dir.path().join("vxlan.pcap");
+    write_pcap(&wrapped, &tunnelled, 1_767_225_600);
+    let (_, a, _) = run_tlstap(&["read", "-q", plain.to_str().expect("p")]);
+    let (_, b, _) = run_tlstap(&["read", "-q", wrapped.to_str().expect("p")]);
+    assert_eq!((a.len(), b.len()), (1, 1));
+    let (mut a, mut b) = (a[0].clone(), b[0].clone());
+    assert_eq!(b["tlstap"]["encap"], serde_json::json!(["vxlan:vni=4242"]));
+    for record in [&mut a, &mut b] {
+        record["tlstap"]
+            .as_object_mut()
+            .expect("tlstap")
+            .remove("encap");
+    }
+    assert_eq!(a, b);
+}
