@@ -50,8 +50,13 @@ fn tls13_session_reports_version_cipher_sni_alpn_and_encrypted_certificates() {
     );
     assert_eq!(field(&record, "tlstap.server.certificates_encrypted"), true);
     assert!(
-        field(&record, "tls.server").is_null(),
+        field(&record, "tls.server.x509").is_null() && field(&record, "tls.server.hash").is_null(),
         "TLS 1.3 certificates cannot be seen"
+    );
+    assert_eq!(
+        string(&record, "tls.server.ja3s").len(),
+        32,
+        "the ServerHello is still fingerprinted"
     );
     assert_eq!(
         field(&record, "tlstap.client.offered_versions"),

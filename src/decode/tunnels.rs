@@ -430,8 +430,8 @@ mod tests {
         assert_eq!(pppoe.ppp_protocol(), 0x0021);
         assert_eq!(
             pppoe.payload(),
-            &[0x45],
-            "padding after the PPPoE length is not payload"
+            &[0x45, 0xff, 0xff],
+            "IP's total length, not PPPoE's, trims padding"
         );
         assert_eq!(
             ppp(&[0xff, 0x03, 0x00, 0x21, 0x45]).expect("ppp"),
