@@ -137,9 +137,9 @@ fn ja3_and_ja3s_equal_tshark_on_every_corpus_client_hello() {
     }
     eprintln!("compared {compared} ClientHellos and {compared_server} ServerHellos; {} without a tlstap session", missing.len());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    // Sessions tshark sees that tlstap does not report yet: all are TLS after
-    // a plaintext preamble (STARTTLS, RDP, MySQL, PostgreSQL, SOCKS, CONNECT),
-    // part of the mirror-port issue. Pinned so the list can only shrink.
+    // Every session tshark sees is reported, including those inside tunnels
+    // and after plaintext preambles (STARTTLS, RDP, MySQL, PostgreSQL, SOCKS,
+    // CONNECT). Pinned so a regression shows.
     for entry in &missing {
         eprintln!("  not reported yet: {entry}");
     }
@@ -151,8 +151,8 @@ fn ja3_and_ja3s_equal_tshark_on_every_corpus_client_hello() {
     );
 }
 
-const EXPECTED_COMPARED: usize = 78;
-const EXPECTED_MISSING: usize = 15;
+const EXPECTED_COMPARED: usize = 93;
+const EXPECTED_MISSING: usize = 0;
 
 #[test]
 fn ja4_of_a_rustls_client_hello_reflects_its_offer() {

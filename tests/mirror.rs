@@ -163,3 +163,56 @@ fn the_same_session_plain_and_in_vxlan_gives_the_same_record_but_for_encap() {
     }
     assert_eq!(a, b);
 }
+
+#[test]
+fn tls_after_a_plaintext_preamble_is_analysed_and_named() {
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    let cases: &[(&str, &str, &str)] = &[
+        ("zeek-tls/smtp-starttls.pcap", "smtp", "1.2"),
+        ("zeek-tls/imap-starttls.pcap", "imap", "1.2"),
+        ("zeek-tls/pop3-starttls.pcap", "pop3", "1.2"),
+        ("zeek-tls/xmpp-starttls.pcap", "xmpp", "1.2"),
+        ("zeek-tls/irc-starttls.pcap", "irc", "1.2"),
+        ("misc/ftp-auth-tls.pcap", "ftp", "1.3"),
+        ("misc/ldap-starttls.pcap", "ldap", "1.3"),
+        ("misc/mysql-encrypted.pcap", "mysql", "1.1"),
+        ("misc/mysql-tls-13-amazon-rds.pcap", "mysql", "1.3"),
+        ("misc/psql-aws-ssl-require.pcap", "postgresql", "1.2"),
+        ("misc/rdp-to-ssl.pcap", "rdp", "1.0"),
+        ("misc/socks-with-ssl.pcap", "socks", "1.0"),
+        ("misc/http-connect-with-header.pcap", "http-connect", "1.2"),
+    ];
+    for (trace, protocol, version) in cases {
+        let pcap = corpus.join(trace);
+        let (code, records, stderr) = run_tlstap(&["read", "-q", pcap.to_str().expect("p")]);
+        assert_eq!(code, 0, "{trace}: {stderr}");
+        let tls: Vec<_> = records
+            .iter()
+            .filter(|r| r["event"]["dataset"] == "tlstap.tls")
+            .collect();
+        assert!(
+            !tls.is_empty(),
+            "{trace}: no TLS session found after the preamble"
+        );
+        for r in tls {
+            assert_eq!(r["tlstap"]["starttls"], *protocol, "{trace}");
+            assert_eq!(r["network"]["protocol"], *protocol, "{trace}");
+            assert_eq!(r["tls"]["version"], *version, "{trace}");
+        }
+    }
+    // A PostgreSQL session whose server refused SSL stays plaintext.
+    let (_, records, _) = run_tlstap(&[
+        "read",
+        "-q",
+        corpus
+            .join("misc/psql-aws-ssl-disable.pcap")
+            .to_str()
+            .expect("p"),
+    ]);
+    assert!(records
+        .iter()
+        .all(|r| r["event"]["dataset"] != "tlstap.tls"));
+}

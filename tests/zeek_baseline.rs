@@ -25,110 +25,20 @@ use serde_json::Value;
 
 /// Zeek rows matched to a tlstap record and compared field by field.
 /// Pinned exactly: update it (and the tables) when tlstap learns to see more.
-const EXPECTED_COMPARED_CONNECTIONS: usize = 61;
+const EXPECTED_COMPARED_CONNECTIONS: usize = 73;
 /// `x509.log` rows whose certificate tlstap extracted and compared.
-const EXPECTED_COMPARED_CERTIFICATES: usize = 31;
+const EXPECTED_COMPARED_CERTIFICATES: usize = 42;
 /// Compared connections whose leaf subject/issuer Zeek logged (ssl.log
 /// `subject`/`issuer`, or the `x509.log` row of the first `cert_chain_fps`).
-const EXPECTED_COMPARED_LEAVES: usize = 15;
+const EXPECTED_COMPARED_LEAVES: usize = 24;
 /// btests with at least one compared connection or certificate.
-const EXPECTED_COMPARED_TESTS: usize = 29;
+const EXPECTED_COMPARED_TESTS: usize = 40;
 
 /// Differences that are not tlstap's fault.
 /// `(test, target, reason)`; `target` is `*` (the whole test), a connection
 /// (`orig_h:orig_p>resp_h:resp_p`, or `x509 <sha256>` for an `x509.log` row),
 /// a field name (every connection of the test), or `"<connection> <field>"`.
 const JUSTIFIED: &[(&str, &str, &str)] = &[
-    (
-        "scripts.base.protocols.ftp.ftp-auth-tls",
-        "127.0.0.1:40284>127.0.0.1:21",
-        "not yet supported: STARTTLS, TLS starts after a plaintext FTP AUTH TLS preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.imap.starttls",
-        "192.168.17.53:49640>212.227.17.186:143",
-        "not yet supported: STARTTLS, TLS starts after a plaintext IMAP preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.imap.starttls",
-        "certificate",
-        "not yet supported (its certificates): STARTTLS, TLS starts after a plaintext IMAP preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.irc.starttls",
-        "203.143.168.47:55123>185.18.76.170:6667",
-        "not yet supported: STARTTLS, TLS starts after a plaintext IRC preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.irc.starttls",
-        "certificate",
-        "not yet supported (its certificates): STARTTLS, TLS starts after a plaintext IRC preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.ldap.starttls",
-        "127.0.0.1:45936>127.0.1.1:389",
-        "not yet supported: STARTTLS, TLS starts after a plaintext LDAP StartTLS preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.pop3.starttls",
-        "192.168.4.149:54775>192.168.4.149:110",
-        "not yet supported: STARTTLS, TLS starts after a plaintext POP3 preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.pop3.starttls",
-        "certificate",
-        "not yet supported (its certificates): STARTTLS, TLS starts after a plaintext POP3 preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.smtp.starttls",
-        "192.168.4.149:54170>74.125.142.26:25",
-        "not yet supported: STARTTLS, TLS starts after a plaintext SMTP preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.smtp.starttls",
-        "certificate",
-        "not yet supported (its certificates): STARTTLS, TLS starts after a plaintext SMTP preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.xmpp.client-dpd",
-        "198.128.203.95:56048>146.255.57.229:5222",
-        "not yet supported: STARTTLS, TLS starts after a plaintext XMPP preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.xmpp.server-dialback-dpd",
-        "184.73.173.246:1193>104.236.167.107:5269",
-        "not yet supported: STARTTLS, TLS starts after a plaintext XMPP server-to-server preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.xmpp.starttls",
-        "198.128.203.95:56048>146.255.57.229:5222",
-        "not yet supported: STARTTLS, TLS starts after a plaintext XMPP preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.xmpp.starttls",
-        "certificate",
-        "not yet supported (its certificates): STARTTLS, TLS starts after a plaintext XMPP preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.mysql.encrypted",
-        "127.0.0.1:59272>127.0.0.1:3306",
-        "not yet supported: STARTTLS, TLS starts after a plaintext MySQL handshake (SSL request) preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.mysql.encrypted",
-        "certificate",
-        "not yet supported (its certificates): STARTTLS, TLS starts after a plaintext MySQL handshake (SSL request) preamble (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.rdp.rdp-to-ssl",
-        "192.168.1.200:49206>192.168.1.150:3389",
-        "not yet supported: TLS after the RDP X.224 connection request/confirm negotiation (issue: Mirror-port reality)",
-    ),
-    (
-        "scripts.base.protocols.rdp.rdp-to-ssl",
-        "192.168.1.200:49207>192.168.1.150:3389",
-        "not yet supported: TLS after the RDP X.224 connection request/confirm negotiation (issue: Mirror-port reality)",
-    ),
     (
         "scripts.base.protocols.ftp.gridftp",
         "192.168.57.103:60108>192.168.57.101:2811",

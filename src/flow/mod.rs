@@ -19,6 +19,7 @@ use reassembly::{PushOutcome, Reassembler, ReassemblyCounters, ReassemblyLimits}
 
 use crate::decode::{EncapPath, TcpSegment, Transport};
 use crate::time::PacketTime;
+use crate::tls::plaintext::{self, PlaintextProtocol};
 use crate::tls::{self, Direction, EndReason, HandshakeSummary, Session, TlsLimits, Verdict};
 
 /// Packets after which a plaintext flow is reported even if its heads are not full.
@@ -130,6 +131,8 @@ pub struct FlowEvent {
     pub bytes: [u64; 2],
     pub syn_seen: bool,
     pub content: FlowContent,
+    /// TLS began after this plaintext protocol's upgrade (STARTTLS and the like).
+    pub starttls: Option<PlaintextProtocol>,
     pub end: EndReason,
 }
 
@@ -142,6 +145,8 @@ struct Tracker {
     heads: [Vec<u8>; 2],
     /// Not TLS: only the opening bytes are still being collected.
     plaintext: bool,
+    /// The plaintext protocol that preceded TLS on this connection.
+    preamble: Option<PlaintextProtocol>,
 }
 
 #[derive(Debug)]
@@ -331,6 +336,7 @@ impl FlowTable {
                 fin: [false; 2],
                 heads: [Vec::new(), Vec::new()],
                 plaintext: false,
+                preamble: None,
             };
             for (stream, seq) in tracker.streams.iter_mut().zip(*isn) {
                 if let Some(seq) = seq {
@@ -349,6 +355,7 @@ impl FlowTable {
             fin,
             heads,
             plaintext,
+            preamble,
         } = &mut **tracker;
         let time = packet.time;
         let mut verdict = Verdict::NeedMore;
@@ -368,9 +375,22 @@ impl FlowTable {
                     let take = (limits.plaintext_head_bytes - heads[side].len()).min(bytes.len());
                     heads[side].extend_from_slice(&bytes[..take]);
                 }
-                if verdict == Verdict::NeedMore && !*plaintext {
-                    verdict = session.feed(direction, bytes, time, &mut counters.tls);
+                if verdict != Verdict::NeedMore {
+                    return;
                 }
+                if *plaintext {
+                    // TLS after a plaintext preamble (STARTTLS, SSLRequest,
+                    // CONNECT, …): a ClientHello starts a fresh session there.
+                    let Some(at) = plaintext::find_client_hello(bytes) else {
+                        return;
+                    };
+                    *preamble = Some(plaintext::classify(&heads[0], &heads[1]).protocol);
+                    *plaintext = false;
+                    *session = Session::new(limits.tls);
+                    verdict = session.feed(direction, &bytes[at..], time, &mut counters.tls);
+                    return;
+                }
+                verdict = session.feed(direction, bytes, time, &mut counters.tls);
             },
         );
         if packet.tcp.flags.fin() {
@@ -501,6 +521,7 @@ fn emit(
         return;
     };
     let tracker = *tracker;
+    let starttls = tracker.preamble;
     let is_tls = tracker.session.is_tls();
     let (content, swapped, reason) = if is_tls {
         let (summary, reason) = tracker.session.finish(reason);
@@ -545,6 +566,7 @@ fn emit(
         bytes,
         syn_seen: flow.syn_seen,
         content,
+        starttls,
         end: reason,
     });
 }

@@ -199,6 +199,9 @@ pub struct Tlstap {
     pub encap: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_records: Option<u32>,
+    /// The plaintext protocol whose upgrade started TLS ("smtp", "postgresql", …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_zone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -553,7 +556,8 @@ pub fn build(
                 .client_hello
                 .as_ref()
                 .map_or(event.first_seen, |hello| hello.time);
-            (Some(tls), tlstap, "tls", start)
+            let protocol = event.starttls.map_or("tls", |p| p.as_str());
+            (Some(tls), tlstap, protocol, start)
         }
         FlowContent::Plaintext { .. } => {
             let protocol = plaintext.map_or("unknown", |p| p.protocol.as_str());
@@ -562,6 +566,7 @@ pub fn build(
     };
     let mut tlstap = tlstap;
     tlstap.findings = findings;
+    tlstap.starttls = event.starttls.map(|p| p.as_str());
     tlstap.client_zone = policy.zone(event.client.ip).map(str::to_string);
     tlstap.server_zone = policy.zone(event.server.ip).map(str::to_string);
     tlstap.plaintext = plaintext.map(|p| Plaintext {
@@ -698,6 +703,7 @@ fn tls_fields(summary: &HandshakeSummary, raw_fingerprints: bool) -> (Tls, Tlsta
             let total = summary.heartbeat_records[0] + summary.heartbeat_records[1];
             (total > 0).then_some(total)
         },
+        starttls: None,
         client_zone: None,
         server_zone: None,
         plaintext: None,

@@ -13,6 +13,13 @@ pub enum PlaintextProtocol {
     Postgres,
     Ssh,
     Ftp,
+    Ldap,
+    Mysql,
+    Rdp,
+    Xmpp,
+    HttpConnect,
+    Socks,
+    Irc,
     Unknown,
 }
 
@@ -28,6 +35,13 @@ impl PlaintextProtocol {
             PlaintextProtocol::Postgres => "postgresql",
             PlaintextProtocol::Ssh => "ssh",
             PlaintextProtocol::Ftp => "ftp",
+            PlaintextProtocol::Ldap => "ldap",
+            PlaintextProtocol::Mysql => "mysql",
+            PlaintextProtocol::Rdp => "rdp",
+            PlaintextProtocol::Xmpp => "xmpp",
+            PlaintextProtocol::HttpConnect => "http-connect",
+            PlaintextProtocol::Socks => "socks",
+            PlaintextProtocol::Irc => "irc",
             PlaintextProtocol::Unknown => "unknown",
         }
     }
@@ -115,6 +129,11 @@ pub fn classify(client: &[u8], server: &[u8]) -> PlaintextFacts {
         facts.first_line = "StartupMessage".to_string();
         return facts;
     }
+    if client.starts_with(b"CONNECT ") {
+        facts.protocol = PlaintextProtocol::HttpConnect;
+        facts.starttls_requested = true;
+        return facts;
+    }
     if client.starts_with(HTTP2_PREFACE) {
         facts.protocol = PlaintextProtocol::Http2;
         return facts;
@@ -152,6 +171,43 @@ pub fn classify(client: &[u8], server: &[u8]) -> PlaintextFacts {
         facts.first_line = first_line(server);
         facts.starttls_offered = contains_ignore_case(server, b"STARTTLS");
         facts.starttls_requested = contains_ignore_case(client, b" STARTTLS");
+        return facts;
+    }
+    // LDAP: a BER SEQUENCE whose extended request names StartTLS (RFC 4511 §4.14).
+    if client.first() == Some(&0x30) && contains_ignore_case(client, b"1.3.6.1.4.1.1466.20037") {
+        facts.protocol = PlaintextProtocol::Ldap;
+        facts.starttls_requested = true;
+        facts.first_line = "ExtendedRequest StartTLS".to_string();
+        return facts;
+    }
+    // MySQL: the server speaks first, protocol version 10, sequence id 0.
+    if server.len() > 5 && server[3] == 0 && server[4] == 0x0a {
+        facts.protocol = PlaintextProtocol::Mysql;
+        facts.first_line = first_line(&server[5..]);
+        return facts;
+    }
+    // RDP: a TPKT (version 3) with an X.224 connection request (0xe0).
+    if client.len() > 5 && client[0] == 3 && client[1] == 0 && client[5] == 0xe0 {
+        facts.protocol = PlaintextProtocol::Rdp;
+        facts.first_line = "X.224 Connection Request".to_string();
+        return facts;
+    }
+    if client.starts_with(b"<?xml") || client.starts_with(b"<stream:stream") {
+        facts.protocol = PlaintextProtocol::Xmpp;
+        facts.starttls_offered = contains_ignore_case(server, b"<starttls");
+        facts.starttls_requested = contains_ignore_case(client, b"<starttls");
+        facts.first_line = "<stream:stream>".to_string();
+        return facts;
+    }
+    // SOCKS 4 (CONNECT) or 5 (version 5, a few methods).
+    if matches!(client, [0x04, 0x01, ..]) || matches!(client, [0x05, 1..=9, ..]) {
+        facts.protocol = PlaintextProtocol::Socks;
+        facts.first_line = format!("SOCKS{}", client[0]);
+        return facts;
+    }
+    if client.starts_with(b"NICK ") || client.starts_with(b"CAP LS") || server.starts_with(b":") {
+        facts.protocol = PlaintextProtocol::Irc;
+        facts.starttls_requested = contains_ignore_case(client, b"STARTTLS");
         return facts;
     }
     if server.starts_with(b"+OK") {
@@ -225,6 +281,70 @@ mod tests {
         assert_eq!(
             facts.first_line, "",
             "unprintable bytes leave no evidence text"
+        );
+    }
+}
+
+/// Where a TLS ClientHello record starts inside `bytes`, for connections that
+/// switch to TLS after a plaintext preamble (STARTTLS, SSLRequest, CONNECT,
+/// SOCKS, MySQL's SSL request, RDP negotiation). Only the first 512 bytes are
+/// searched, and the record and handshake lengths must agree, so plaintext
+/// that happens to contain 0x16 0x03 is not taken for TLS.
+pub fn find_client_hello(bytes: &[u8]) -> Option<usize> {
+    let limit = bytes.len().min(512);
+    (0..limit).find(|&at| {
+        let rest = &bytes[at..];
+        if rest.len() < 9 || !super::starts_like_client_hello(rest) || rest[0] != 0x16 {
+            return false;
+        }
+        let record = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+        let message =
+            (usize::from(rest[6]) << 16) | (usize::from(rest[7]) << 8) | usize::from(rest[8]);
+        (40..=16_384).contains(&record)
+            && message >= 38
+            && (message + 4 == record || (record == 16_384 && message + 4 > record))
+    })
+}
+
+#[cfg(test)]
+mod preamble_tests {
+    use super::*;
+
+    #[test]
+    fn client_hello_is_found_after_a_preamble_and_not_in_text() {
+        let mut bytes = b"\x00\x00\x00\x08\x04\xd2\x16\x2f".to_vec();
+        let at = bytes.len();
+        bytes.extend_from_slice(&[0x16, 0x03, 0x01, 0x00, 0x45, 0x01, 0x00, 0x00, 0x41]);
+        bytes.resize(at + 5 + 0x45, 0);
+        assert_eq!(find_client_hello(&bytes), Some(at));
+        assert_eq!(
+            find_client_hello(b"220 mail ESMTP \x16\x03\x01 ready\r\n"),
+            None
+        );
+        // Lengths that disagree are not a ClientHello.
+        assert_eq!(
+            find_client_hello(&[0x16, 0x03, 0x01, 0x00, 0x45, 0x01, 0x00, 0x10, 0x00, 0, 0]),
+            None
+        );
+    }
+
+    #[test]
+    fn preambles_are_named() {
+        assert_eq!(
+            classify(b"CONNECT api:443 HTTP/1.1\r\n", b"HTTP/1.1 200 OK\r\n").protocol,
+            PlaintextProtocol::HttpConnect
+        );
+        assert_eq!(
+            classify(&[5, 1, 0], &[5, 0]).protocol,
+            PlaintextProtocol::Socks
+        );
+        assert_eq!(
+            classify(&[3, 0, 0, 19, 14, 0xe0, 0, 0], &[]).protocol,
+            PlaintextProtocol::Rdp
+        );
+        assert_eq!(
+            classify(&[], &[0x4a, 0, 0, 0, 0x0a, b'8', b'.', b'0']).protocol,
+            PlaintextProtocol::Mysql
         );
     }
 }
