@@ -88,15 +88,24 @@ fn each_sample_raises_exactly_its_findings_under_the_example_policy() {
         ),
         (
             "cert-expired.pcap",
-            &[&["cert_expired", "tls_below_baseline"]],
+            &[&[
+                "client_accepted_invalid_cert",
+                "cert_expired",
+                "tls_below_baseline",
+            ]],
         ),
         (
             "cert-not-yet-valid.pcap",
-            &[&["cert_not_yet_valid", "tls_below_baseline"]],
+            &[&[
+                "client_accepted_invalid_cert",
+                "cert_not_yet_valid",
+                "tls_below_baseline",
+            ]],
         ),
         (
             "cert-self-signed.pcap",
             &[&[
+                "client_accepted_invalid_cert",
                 "cert_self_signed",
                 "cert_untrusted_issuer",
                 "tls_below_baseline",
@@ -112,11 +121,16 @@ fn each_sample_raises_exactly_its_findings_under_the_example_policy() {
         ),
         (
             "cert-wrong-san.pcap",
-            &[&["cert_name_mismatch", "tls_below_baseline"]],
+            &[&[
+                "client_accepted_invalid_cert",
+                "cert_name_mismatch",
+                "tls_below_baseline",
+            ]],
         ),
         (
             "cert-missing-intermediate.pcap",
             &[&[
+                "client_accepted_invalid_cert",
                 "cert_untrusted_issuer",
                 "chain_incomplete",
                 "tls_below_baseline",
@@ -587,5 +601,79 @@ fn server_leaf_without_server_auth_is_an_eku_mismatch() {
     assert_eq!(
         eku["evidence"]["extended_key_usage"],
         serde_json::json!(["client_auth"])
+    );
+}
+
+#[test]
+fn client_that_ignores_a_bad_certificate_is_caught_and_one_that_validates_is_not() {
+    let policy = samples().join("policy.toml");
+    // s_client without -verify_return_error against an expired certificate.
+    let r = &read_with(&policy, &samples().join("cert-expired.pcap"), &[])[0];
+    let accepted = finding(r, "client_accepted_invalid_cert");
+    assert_eq!(accepted["severity"], "high");
+    assert_eq!(accepted["evidence"]["client"], "10.20.0.20");
+    assert_eq!(
+        accepted["evidence"]["certificate_problems"],
+        serde_json::json!(["cert_expired"])
+    );
+    assert!(accepted["evidence"]["client_ja4"]
+        .as_str()
+        .expect("ja4")
+        .starts_with("t1"));
+    // s_client -verify_return_error with an unrelated CA aborts: validation works.
+    let r = &read_with(&policy, &samples().join("tls12-unknown-ca-alert.pcap"), &[])[0];
+    assert!(!ids(r).contains("client_accepted_invalid_cert"));
+    let alert = finding(r, "tls_alert");
+    assert!(alert["message"]
+        .as_str()
+        .expect("message")
+        .contains("validated the certificate and refused it"));
+    // rustls with verification off against a self-signed-chain server (no trust
+    // for its root in this policy): caught; TLS 1.3 would not be observable.
+    let dir = temp_dir();
+    let pki = Pki::new(&["api.internal"]);
+    let tls12 = HandshakeOptions {
+        client_versions: vec![&rustls::version::TLS12],
+        insecure_client: true,
+        ..HandshakeOptions::default()
+    };
+    let pcap = handshake_pcap(
+        dir.path(),
+        "insecure.pcap",
+        &pki,
+        &tls12,
+        &Framing::default(),
+    );
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        format!(
+            "[certificates]\ntrusted_ca = \"{}\"\n",
+            samples().join("pki/root-ca.pem").display()
+        ),
+    )
+    .expect("write");
+    let r = &read_with(&strict, &pcap, &[])[0];
+    assert!(ids(r).contains("cert_untrusted_issuer"), "{:?}", ids(r));
+    assert!(
+        ids(r).contains("client_accepted_invalid_cert"),
+        "{:?}",
+        ids(r)
+    );
+    let tls13 = HandshakeOptions {
+        insecure_client: true,
+        ..HandshakeOptions::default()
+    };
+    let pcap = handshake_pcap(
+        dir.path(),
+        "insecure13.pcap",
+        &pki,
+        &tls13,
+        &Framing::default(),
+    );
+    let r = &read_with(&strict, &pcap, &[])[0];
+    assert!(
+        !ids(r).contains("client_accepted_invalid_cert"),
+        "not observable under TLS 1.3"
     );
 }

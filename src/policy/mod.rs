@@ -297,6 +297,7 @@ impl Evaluator {
                 &mut rules::Findings::new(rule, &mut findings),
             );
         }
+        rules::derive(&facts, &mut findings);
         exception::apply(&facts, policy, &mut findings);
         self.history.observe(&facts);
         self.counters.sessions_evaluated += 1;

@@ -148,13 +148,18 @@ impl Session {
         let index = role.index();
         // Parse what fits under the cap, then stop: the ServerHello of a
         // session whose chain is too long is still worth reporting.
-        let allowance = self
-            .limits
-            .max_handshake_bytes
-            .saturating_sub(self.streams[index].delivered);
+        // After a TLS ≤ 1.2 handshake completes only record headers are read
+        // (waiting for application data), so the handshake cap no longer applies.
+        let allowance = if self.summary.established {
+            usize::MAX
+        } else {
+            self.limits
+                .max_handshake_bytes
+                .saturating_sub(self.streams[index].delivered)
+        };
         let over_cap = bytes.len() > allowance;
         let bytes = &bytes[..bytes.len().min(allowance)];
-        self.streams[index].delivered += bytes.len();
+        self.streams[index].delivered = self.streams[index].delivered.saturating_add(bytes.len());
         let mut pending = std::mem::take(&mut self.streams[index].pending);
         pending.extend_from_slice(bytes);
         let consumed = self.process(role, &pending, now, counters);
@@ -591,9 +596,16 @@ impl Session {
                     && client.application_after_server_hello > 0
             }
             Some(_) => {
-                self.summary.change_cipher_spec == [true, true]
+                let finished = self.summary.change_cipher_spec == [true, true]
                     && client.records_after_change_cipher > 0
-                    && server.records_after_change_cipher > 0
+                    && server.records_after_change_cipher > 0;
+                if finished {
+                    self.summary.established = true;
+                }
+                // Wait for application data both ways: it shows the client
+                // really went on with the server it was shown (a client that
+                // does not validate certificates is caught this way).
+                finished && self.summary.application_records.iter().all(|&n| n > 0)
             }
             None => false,
         };

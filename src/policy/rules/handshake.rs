@@ -21,9 +21,14 @@ pub const TLS_ALERT: Rule = Rule {
             };
             let validation = (42..=49).contains(&code) || code == 116;
             let severity = if validation { Severity::High } else { Severity::Medium };
+            let note = if validation && sender == "client" {
+                " (the client validated the certificate and refused it)"
+            } else {
+                ""
+            };
             out.add_with(
                 severity,
-                format!("fatal {description} alert from the {sender}"),
+                format!("fatal {description} alert from the {sender}{note}"),
                 json!({"description": description, "code": code, "sent_by": sender, "certificate_validation": validation}),
             );
         }

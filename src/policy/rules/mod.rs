@@ -52,6 +52,76 @@ pub const EXCEPTION_EXPIRED: Rule = Rule {
     check: |_, _, _| {},
 };
 
+/// Derived from the certificate findings of the same session (see [`derive`]).
+pub const CLIENT_ACCEPTED_INVALID_CERT: Rule = Rule {
+    id: "client_accepted_invalid_cert",
+    severity: Severity::High,
+    summary: "TLS ≤ 1.2: the server chain had a problem a validating client must reject, and the client finished the handshake and exchanged application data anyway.",
+    check: |_, _, _| {},
+};
+
+/// Server-chain findings a validating client must not accept.
+const REJECTABLE: [&str; 6] = [
+    "cert_expired",
+    "cert_not_yet_valid",
+    "cert_self_signed",
+    "cert_untrusted_issuer",
+    "chain_incomplete",
+    "cert_name_mismatch",
+];
+
+/// Findings that follow from other findings of the same session.
+pub fn derive(facts: &SessionFacts<'_>, findings: &mut Vec<Finding>) {
+    let Some(tls) = facts.tls else { return };
+    let Some(version) = facts.version() else {
+        return;
+    };
+    if version >= crate::tls::ProtocolVersion::TLS13 {
+        return; // certificates are encrypted: acceptance is not observable
+    }
+    let problems: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| REJECTABLE.contains(&f.id))
+        .filter(|f| {
+            f.evidence
+                .get("chain")
+                .is_none_or(|chain| chain == "server")
+        })
+        .collect();
+    let client_went_on = tls.established
+        && tls.change_cipher_spec[0]
+        && tls.application_records.iter().all(|&n| n > 0)
+        && !tls
+            .alerts
+            .iter()
+            .any(|a| a.is_fatal() && a.direction == crate::tls::Direction::ToServer);
+    if problems.is_empty() || !client_went_on {
+        return;
+    }
+    let ids: Vec<&str> = problems.iter().map(|f| f.id).collect();
+    let ja4 = tls.client_hello.as_ref().map(|hello| {
+        crate::tls::fingerprint::ja4::client(hello, crate::tls::fingerprint::Carrier::Tcp)
+            .fingerprint
+    });
+    let finding = Finding {
+        id: CLIENT_ACCEPTED_INVALID_CERT.id,
+        severity: CLIENT_ACCEPTED_INVALID_CERT.severity,
+        message: format!(
+            "client {} completed the handshake and exchanged data despite: {}",
+            facts.client.ip(),
+            ids.join(", ")
+        ),
+        evidence: serde_json::json!({
+            "client": facts.client.ip().to_string(),
+            "client_ja4": ja4,
+            "certificate_problems": ids,
+            "application_records": tls.application_records,
+        }),
+        exception: None,
+    };
+    findings.push(finding);
+}
+
 /// Every rule, in the order findings are listed in a record.
 pub const RULES: &[Rule] = &[
     version::TLS_BELOW_BASELINE,
@@ -80,6 +150,7 @@ pub const RULES: &[Rule] = &[
     handshake::TLS_ALERT,
     handshake::MTLS_MISSING,
     handshake::MTLS_NOT_OBSERVABLE,
+    CLIENT_ACCEPTED_INVALID_CERT,
     EXCEPTION_EXPIRED,
 ];
 
