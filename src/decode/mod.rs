@@ -69,7 +69,8 @@ pub enum Encap {
     Vlan(u16),
     Mpls(u32),
     Pppoe(u16),
-    Gre(Option<u32>),
+    Gre,
+    GreKey(u32),
     Erspan(u16),
     Vxlan(u32),
     Geneve(u32),
@@ -85,8 +86,8 @@ impl std::fmt::Display for Encap {
             Encap::Vlan(id) => write!(f, "vlan:{id}"),
             Encap::Mpls(label) => write!(f, "mpls:label={label}"),
             Encap::Pppoe(session) => write!(f, "pppoe:session={session}"),
-            Encap::Gre(Some(key)) => write!(f, "gre:key={key}"),
-            Encap::Gre(None) => write!(f, "gre"),
+            Encap::GreKey(key) => write!(f, "gre:key={key}"),
+            Encap::Gre => write!(f, "gre"),
             Encap::Erspan(session) => write!(f, "erspan:session={session}"),
             Encap::Vxlan(vni) => write!(f, "vxlan:vni={vni}"),
             Encap::Geneve(vni) => write!(f, "geneve:vni={vni}"),
@@ -161,6 +162,9 @@ impl EncapPath {
     /// VLANs or tunnels (Suricata's default). Fixed mixing, not a keyed hash:
     /// the flow table hashes it again with its own key.
     pub fn flow_context(&self) -> u64 {
+        if self.len == 0 {
+            return 0;
+        }
         self.iter()
             .filter_map(Encap::identity)
             .fold(0xcbf2_9ce4_8422_2325_u64, |acc, identity| {
@@ -551,7 +555,7 @@ fn decode_ip<'a>(
         }
         IpNumber::GRE => {
             let gre = GreView::new(payload.payload)?;
-            encap.push(Encap::Gre(gre.key()))?;
+            encap.push(gre.key().map_or(Encap::Gre, Encap::GreKey))?;
             let inner = gre.payload();
             let next = match gre.protocol() {
                 ETHER_TYPE_TRANSPARENT_BRIDGING => Next::Ethernet(inner),
