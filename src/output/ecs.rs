@@ -495,11 +495,12 @@ fn alert(event: &AlertEvent) -> Alert {
 fn client_extras(
     hello: &ClientHelloSummary,
     summary: &HandshakeSummary,
+    ja3_full: String,
     raw: bool,
 ) -> TlstapClient {
     let ja4 = fingerprint::ja4::client(hello, Carrier::Tcp);
     TlstapClient {
-        ja3_full: fingerprint::ja3::client(hello).full,
+        ja3_full,
         ja4: ja4.fingerprint,
         ja4_r: raw.then_some(ja4.raw),
         legacy_version: version_label(hello.legacy_version),
@@ -638,6 +639,11 @@ fn tls_fields(summary: &HandshakeSummary, raw_fingerprints: bool) -> (Tls, Tlsta
     let hello = summary.client_hello.as_ref();
     let server_hello = summary.server_hello.as_ref();
     let version = summary.version();
+    // Each fingerprint is computed once; its hash and full string go to two fields.
+    let ja3 = hello.map(fingerprint::ja3::client);
+    let ja3s = server_hello
+        .filter(|sh| sh.sslv2_cipher_spec.is_none())
+        .map(fingerprint::ja3::server);
     let server_leaf = summary.server_chain.leaf().map(certificate);
     let client_leaf = summary.client_chain.leaf().map(certificate);
     let tls = Tls {
@@ -649,7 +655,7 @@ fn tls_fields(summary: &HandshakeSummary, raw_fingerprints: bool) -> (Tls, Tlsta
         resumed: summary.resumed,
         next_protocol: server_hello.and_then(|sh| sh.alpn.clone()),
         client: TlsClient {
-            ja3: hello.map(|h| fingerprint::ja3::client(h).hash),
+            ja3: ja3.as_ref().map(|j| j.hash.clone()),
             server_name: hello.and_then(|h| h.server_name.clone()),
             supported_ciphers: hello
                 .map(|h| {
@@ -662,8 +668,8 @@ fn tls_fields(summary: &HandshakeSummary, raw_fingerprints: bool) -> (Tls, Tlsta
                 .unwrap_or_default(),
             certificate: client_leaf,
         },
-        server: server_hello.map(|sh| TlsServer {
-            ja3s: (sh.sslv2_cipher_spec.is_none()).then(|| fingerprint::ja3::server(sh).hash),
+        server: server_hello.map(|_| TlsServer {
+            ja3s: ja3s.as_ref().map(|j| j.hash.clone()),
             certificate: server_leaf,
         }),
     };
@@ -671,12 +677,14 @@ fn tls_fields(summary: &HandshakeSummary, raw_fingerprints: bool) -> (Tls, Tlsta
         end_reason: "",
         cipher_id: server_hello.map(|sh| server_cipher(sh).1),
         version_variant: server_hello.and_then(|sh| sh.version().variant()),
-        client: hello.map(|h| client_extras(h, summary, raw_fingerprints)),
+        client: hello
+            .zip(ja3)
+            .map(|(h, ja3)| client_extras(h, summary, ja3.full, raw_fingerprints)),
         server: server_hello.map(|sh| TlstapServer {
             selected_version: sh.selected_version.map(version_label),
             compression_method: sh.compression_method,
             extensions: sh.extensions.clone(),
-            ja3s_full: (sh.sslv2_cipher_spec.is_none()).then(|| fingerprint::ja3::server(sh).full),
+            ja3s_full: ja3s.as_ref().map(|j| j.full.clone()),
             downgrade_sentinel: sh.downgrade_sentinel.map(|s| match s {
                 DowngradeSentinel::Tls12 => "tls1.2",
                 DowngradeSentinel::Tls11OrBelow => "tls1.1_or_below",

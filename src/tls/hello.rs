@@ -11,7 +11,7 @@ use super::summary::{ClientHelloSummary, DowngradeSentinel, ServerHelloSummary};
 use crate::time::PacketTime;
 
 /// TLS_FALLBACK_SCSV (RFC 7507).
-const FALLBACK_SCSV: u16 = 0x5600;
+pub(super) const FALLBACK_SCSV: u16 = 0x5600;
 /// encrypted_client_hello (draft-ietf-tls-esni), and the older encrypted_server_name.
 const EXTENSION_ECH: u16 = 0xfe0d;
 const EXTENSION_ESNI: u16 = 0xffce;

@@ -98,7 +98,7 @@ pub fn summarize_client_hello(message: &[u8], time: PacketTime) -> Option<Client
                 .push(u32::from_be_bytes([0, spec[0], spec[1], spec[2]]));
         }
     }
-    summary.fallback_scsv = summary.cipher_suites.contains(&0x5600);
+    summary.fallback_scsv = summary.cipher_suites.contains(&super::hello::FALLBACK_SCSV);
     Some(summary)
 }
 
