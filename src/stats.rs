@@ -119,6 +119,7 @@ pub struct StatsFields<'a> {
     pub decode_errors: u64,
     pub packets_not_tcp: u64,
     pub packets_bypassed: u64,
+    pub duplicates: u64,
     pub flows_active: u64,
     pub flows_created: u64,
     pub flows_evicted: u64,
@@ -167,6 +168,7 @@ impl Snapshot {
                         + self.reader.decode.packets_not_ip
                         + self.reader.decode.packets_not_tcp_udp,
                     packets_bypassed: self.flow.packets_bypassed,
+                    duplicates: self.flow.duplicates,
                     flows_active: self.flows_active,
                     flows_created: self.flow.flows_created,
                     flows_evicted: self.flow.flows_evicted,

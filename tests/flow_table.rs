@@ -93,6 +93,8 @@ impl Conversation {
                 seq,
                 ack: 0,
                 flags: TcpFlags(flags),
+                // A distinct IP id per packet, as a real sender gives.
+                ident: (self.index as u32) << 16,
             },
             encap: EncapPath::default(),
             payload,

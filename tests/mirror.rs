@@ -165,6 +165,64 @@ fn the_same_session_plain_and_in_vxlan_gives_the_same_record_but_for_encap() {
 }
 
 #[test]
+fn span_duplicates_are_counted_and_dropped_but_retransmissions_are_not() {
+    let dir = temp_dir();
+    let pki = Pki::new(&["api.internal"]);
+    let conversation = handshake(&pki, &HandshakeOptions::default());
+    let run = |name: &str, framing: &Framing| {
+        let frames = frame(&conversation, framing);
+        let path = dir.path().join(name);
+        write_pcap(&path, &frames, 1_767_225_600);
+        let (code, records, stderr) = run_tlstap_all(&["read", "-q", path.to_str().expect("p")]);
+        assert_eq!(code, 0, "{stderr}");
+        (frames.len(), records)
+    };
+    let (clean_packets, clean) = run("clean.pcap", &Framing::default());
+    let clean_stats = stats(&clean).clone();
+    assert_eq!(clean_stats["duplicates"], 0);
+    for duplicate in [Duplicate::Adjacent, Duplicate::Paired] {
+        let framing = Framing {
+            duplicate,
+            ..Framing::default()
+        };
+        let (packets, records) = run("dup.pcap", &framing);
+        assert_eq!(packets, 2 * clean_packets, "{duplicate:?}");
+        let s = stats(&records);
+        assert_eq!(s["duplicates"], clean_packets as u64, "{duplicate:?}");
+        assert_eq!(s["overlap_conflicts"], 0, "{duplicate:?}");
+        assert_eq!(s["segments_retransmitted"], 0, "{duplicate:?}");
+        // The one record is the clean one: same packet and byte counts, same TLS facts.
+        let mut sessions: Vec<_> = records
+            .iter()
+            .filter(|r| r["event"]["dataset"] == "tlstap.tls")
+            .cloned()
+            .collect();
+        assert_eq!(sessions.len(), 1, "{duplicate:?}");
+        let mut expected = clean[0].clone();
+        for record in [&mut sessions[0], &mut expected] {
+            // Timing moves by the few microseconds the copies add.
+            record["tlstap"]
+                .as_object_mut()
+                .expect("tlstap")
+                .remove("handshake_rtt_us");
+            record.as_object_mut().expect("record").remove("event");
+        }
+        assert_eq!(sessions[0], expected, "{duplicate:?}");
+    }
+    // A retransmission (new IP id) is not a mirror copy: reassembly sees it.
+    let (_, records) = run(
+        "retransmit.pcap",
+        &Framing {
+            retransmit: true,
+            ..Framing::default()
+        },
+    );
+    let s = stats(&records);
+    assert_eq!(s["duplicates"], 0);
+    assert!(s["segments_retransmitted"].as_u64().expect("n") > 0);
+}
+
+#[test]
 fn tls_after_a_plaintext_preamble_is_analysed_and_named() {
     let Some(corpus) = corpus() else {
         eprintln!("skipped: ../shared/corpus not present");

@@ -203,12 +203,16 @@ impl TcpFlags {
     }
 }
 
-/// TCP facts the reassembler needs; zero for UDP.
+/// TCP facts the reassembler needs; zero for UDP except `ident`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpSegment {
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
+    /// IPv4 identification and transport checksum: with seq/ack/length they
+    /// tell a mirrored copy (identical) from a retransmission (new IP id,
+    /// new timestamp option, so a new checksum).
+    pub ident: u32,
 }
 
 /// A decoded packet: innermost endpoints, transport facts and payload.
@@ -450,6 +454,10 @@ fn decode_ip<'a>(
     }
     let source = ip.source_addr();
     let destination = ip.destination_addr();
+    let ip_id = match &ip {
+        etherparse::IpSlice::Ipv4(v4) => u32::from(v4.header().identification()) << 16,
+        etherparse::IpSlice::Ipv6(_) => 0,
+    };
     match payload.ip_number {
         IpNumber::TCP => {
             let tcp =
@@ -482,6 +490,7 @@ fn decode_ip<'a>(
                     seq: tcp.sequence_number(),
                     ack: tcp.acknowledgment_number(),
                     flags: TcpFlags(flags),
+                    ident: ip_id | u32::from(tcp.checksum()),
                 },
                 payload: tcp.payload(),
                 encap,
@@ -540,7 +549,10 @@ fn decode_ip<'a>(
                 source_port: udp.source_port(),
                 destination_port: udp.destination_port(),
                 transport: Transport::Udp,
-                tcp: TcpSegment::default(),
+                tcp: TcpSegment {
+                    ident: ip_id | u32::from(udp.checksum()),
+                    ..TcpSegment::default()
+                },
                 payload: inner,
                 encap,
             }))

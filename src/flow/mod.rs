@@ -63,6 +63,8 @@ pub struct Counters {
     pub flows_closed: u64,
     pub flows_not_tls: u64,
     pub sessions_emitted: u64,
+    /// Exact copies of the previous packets of a flow (SPAN ingress + egress).
+    pub duplicates: u64,
     pub reassembly: ReassemblyCounters,
     pub tls: tls::Counters,
 }
@@ -77,6 +79,7 @@ impl Counters {
         self.flows_closed += other.flows_closed;
         self.flows_not_tls += other.flows_not_tls;
         self.sessions_emitted += other.sessions_emitted;
+        self.duplicates += other.duplicates;
         self.reassembly.add(&other.reassembly);
         self.tls.add(&other.tls);
     }
@@ -173,6 +176,8 @@ struct Flow {
     syn_seen: bool,
     packets: [u64; 2],
     bytes: [u64; 2],
+    /// Signatures of the last two packets each way, for duplicate suppression.
+    recent: [[u64; 2]; 2],
     state: FlowState,
 }
 
@@ -214,6 +219,15 @@ impl FlowTable {
         }
         let limits = self.limits;
         if let Some(flow) = self.flows.get_mut(&packet.key) {
+            // A SPAN session that mirrors both ingress and egress shows each
+            // packet twice; the second copy is counted and ignored.
+            let side = usize::from(packet.source != flow.initiator);
+            let signature = copy_signature(packet);
+            if flow.recent[side].contains(&signature) {
+                self.counters.duplicates += 1;
+                return;
+            }
+            flow.recent[side] = [signature, flow.recent[side][0]];
             // The bypass fast path: no allocation, no copy.
             if let FlowState::Bypass = flow.state {
                 let idle = packet.time.since(flow.last_seen) > limits.idle_timeout;
@@ -278,6 +292,7 @@ impl FlowTable {
                     syn_seen: syn,
                     packets: [0; 2],
                     bytes: [0; 2],
+                    recent: [[copy_signature(packet), 0], [0; 2]],
                     state: FlowState::Opening { isn: [None; 2] },
                 },
             );
@@ -504,8 +519,18 @@ fn placeholder(flow: &Flow) -> Flow {
         syn_seen: flow.syn_seen,
         packets: flow.packets,
         bytes: flow.bytes,
+        recent: flow.recent,
         state: FlowState::Bypass,
     }
+}
+
+/// What identifies one copy of a packet within its flow and direction: IP id,
+/// transport checksum, sequence numbers, flags and length. Never 0 (an empty slot).
+fn copy_signature(packet: &FlowPacket<'_>) -> u64 {
+    let tcp = &packet.tcp;
+    let a = u64::from(tcp.ident) << 32 | u64::from(tcp.seq);
+    let b = u64::from(tcp.ack) << 32 | (packet.payload.len() as u64) << 8 | u64::from(tcp.flags.0);
+    (a ^ b.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
 }
 
 /// Emits the flow's session if it has one, then leaves it bypassed.

@@ -178,6 +178,77 @@ impl Session {
         }
     }
 
+    /// Feeds one record whose framing the carrier already did: a DTLS record
+    /// (epoch 0 handshake bodies rebuilt in TLS form, later epochs as opaque
+    /// records of their content type) or QUIC CRYPTO bytes as a handshake
+    /// record. The first record decides the roles like [`Session::feed`] does.
+    pub fn feed_record(
+        &mut self,
+        direction: Direction,
+        content_type: u8,
+        version: u16,
+        body: &[u8],
+        now: PacketTime,
+        counters: &mut Counters,
+    ) -> Verdict {
+        if let Some(reason) = self.done {
+            return Verdict::Done(reason);
+        }
+        let role = match self.swapped {
+            Some(true) => direction.reverse(),
+            Some(false) => direction,
+            None => {
+                if content_type != CONTENT_HANDSHAKE || body.first() != Some(&1) {
+                    counters.sessions_not_tls += 1;
+                    return Verdict::NotTls;
+                }
+                let swapped = direction == Direction::ToClient;
+                self.swapped = Some(swapped);
+                counters.sessions_started += 1;
+                if swapped {
+                    self.streams.swap(0, 1);
+                }
+                self.summary.roles_swapped = swapped;
+                Direction::ToServer
+            }
+        };
+        let index = role.index();
+        if content_type == CONTENT_HANDSHAKE && !self.summary.established {
+            let allowance = self
+                .limits
+                .max_handshake_bytes
+                .saturating_sub(self.streams[index].delivered);
+            if body.len() > allowance {
+                counters.handshakes_truncated += 1;
+                self.summary.parse_error = Some(TlsError::HandshakeTooLong);
+                return self.end(EndReason::Truncated);
+            }
+            self.streams[index].delivered += body.len();
+        }
+        counters.records_parsed += 1;
+        self.handle_record(role, content_type, version, body, now, counters);
+        self.check_established();
+        match self.done {
+            Some(reason) => Verdict::Done(reason),
+            None => Verdict::NeedMore,
+        }
+    }
+
+    /// DTLS HelloVerifyRequest (RFC 6347 §4.2.1): the client's next
+    /// ClientHello repeats the first with a cookie and is kept as the retry.
+    pub fn note_hello_verify(&mut self) {
+        self.summary.hello_verify = true;
+    }
+
+    /// Ends the session now (the carrier knows the handshake is over, e.g. a
+    /// QUIC connection whose later packets are all encrypted).
+    pub fn close(&mut self, established: bool, reason: EndReason) -> Verdict {
+        if established && self.summary.server_hello.is_some() {
+            self.summary.established = true;
+        }
+        self.end(reason)
+    }
+
     fn end(&mut self, reason: EndReason) -> Verdict {
         if self.done.is_none() {
             self.done = Some(reason);
@@ -407,7 +478,9 @@ impl Session {
                 let summary = summarize_client_hello(&hello, record_version, now);
                 if self.summary.client_hello.is_none() {
                     self.summary.client_hello = Some(summary);
-                } else if self.summary.hello_retry && self.summary.retry_client_hello.is_none() {
+                } else if (self.summary.hello_retry || self.summary.hello_verify)
+                    && self.summary.retry_client_hello.is_none()
+                {
                     self.summary.retry_client_hello = Some(summary);
                 }
             }

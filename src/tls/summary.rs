@@ -47,24 +47,40 @@ impl ProtocolVersion {
     pub const TLS11: Self = Self(0x0302);
     pub const TLS12: Self = Self(0x0303);
     pub const TLS13: Self = Self(0x0304);
+    pub const DTLS10: Self = Self(0xfeff);
+    pub const DTLS12: Self = Self(0xfefd);
+    pub const DTLS13: Self = Self(0xfefc);
 
     /// GREASE values (RFC 8701) are never a real version.
     pub fn is_grease(self) -> bool {
         is_grease(self.0)
     }
 
-    /// The released version this wire value stands for: TLS 1.3 drafts
-    /// (0x7fNN) and Google's experiments (0x7eNN) count as TLS 1.3.
+    /// The released TLS version this wire value stands for: TLS 1.3 drafts
+    /// (0x7fNN) and Google's experiments (0x7eNN) count as TLS 1.3, and each
+    /// DTLS version as the TLS version it was derived from (DTLS 1.0 is TLS 1.1,
+    /// RFC 4347), so the policy judges both alike.
     pub fn normalized(self) -> Option<Self> {
         match self.0 {
             0x0002 | 0x0300..=0x0304 => Some(self),
             0x7e00..=0x7fff => Some(Self::TLS13),
+            0xfeff => Some(Self::TLS11),
+            0xfefd => Some(Self::TLS12),
+            0xfefc => Some(Self::TLS13),
             _ => None,
         }
     }
 
-    /// ECS `tls.version` text: "1.3", "1.2", "1.1", "1.0", "3.0" (SSL 3), "2.0" (SSL 2).
+    pub fn is_dtls(self) -> bool {
+        matches!(self.0, 0xfefc..=0xfeff)
+    }
+
+    /// ECS `tls.version` text: "1.3", "1.2", "1.1", "1.0", "3.0" (SSL 3), "2.0" (SSL 2);
+    /// a DTLS version keeps its own number ("1.0" for DTLS 1.0).
     pub fn ecs_version(self) -> Option<&'static str> {
+        if self == Self::DTLS10 {
+            return Some("1.0");
+        }
         Some(match self.normalized()?.0 {
             0x0002 => "2.0",
             0x0300 => "3.0",
@@ -75,8 +91,11 @@ impl ProtocolVersion {
         })
     }
 
-    /// ECS `tls.version_protocol`: "ssl" or "tls".
+    /// ECS `tls.version_protocol`: "ssl", "tls" or "dtls".
     pub fn ecs_protocol(self) -> Option<&'static str> {
+        if self.is_dtls() {
+            return Some("dtls");
+        }
         Some(match self.normalized()?.0 {
             0x0002 | 0x0300 => "ssl",
             _ => "tls",
@@ -266,6 +285,8 @@ pub struct HandshakeSummary {
     pub retry_client_hello: Option<ClientHelloSummary>,
     pub server_hello: Option<ServerHelloSummary>,
     pub hello_retry: bool,
+    /// DTLS cookie exchange (HelloVerifyRequest) before the real handshake.
+    pub hello_verify: bool,
     /// Group the HelloRetryRequest asked for.
     pub hello_retry_group: Option<u16>,
     pub server_chain: Chain,

@@ -356,8 +356,12 @@ pub struct Framing {
     pub without_syn: bool,
     /// Swap each pair of consecutive data segments in the same direction.
     pub reorder: bool,
-    /// Send every data segment twice.
+    /// Send every data segment twice (the second copy with a new IP id, as
+    /// a real retransmission has).
     pub retransmit: bool,
+    /// Mirror every packet twice, byte-identical (SPAN ingress + egress):
+    /// `Adjacent` copies follow each other, `Paired` interleaves two packets.
+    pub duplicate: Duplicate,
     pub close: bool,
     pub start_seconds: u32,
     pub vlan: Option<u16>,
@@ -372,11 +376,40 @@ impl Default for Framing {
             without_syn: false,
             reorder: false,
             retransmit: false,
+            duplicate: Duplicate::None,
             close: true,
             start_seconds: 1_767_225_600, // 2026-01-01T00:00:00Z
             vlan: None,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duplicate {
+    None,
+    Adjacent,
+    Paired,
+}
+
+/// Sets the IPv4 identification of an Ethernet (optionally VLAN) frame and
+/// fixes the header checksum.
+pub fn with_ip_id(mut frame: Vec<u8>, id: u16) -> Vec<u8> {
+    let ip = if frame[12..14] == [0x81, 0x00] {
+        18
+    } else {
+        14
+    };
+    let header_len = usize::from(frame[ip] & 0x0f) * 4;
+    frame[ip + 4..ip + 6].copy_from_slice(&id.to_be_bytes());
+    frame[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
+    let sum: u32 = frame[ip..ip + header_len]
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let checksum = !(((folded & 0xffff) + (folded >> 16)) as u16);
+    frame[ip + 10..ip + 12].copy_from_slice(&checksum.to_be_bytes());
+    frame
 }
 
 /// One frame with its capture time (microseconds after the start).
@@ -471,8 +504,10 @@ pub fn frame(conversation: &[(Side, Vec<u8>)], framing: &Framing) -> Vec<Frame> 
         for packet in segments {
             if framing.retransmit {
                 push(&mut frames, packet.clone());
+                push(&mut frames, with_ip_id(packet, 1));
+            } else {
+                push(&mut frames, packet);
             }
-            push(&mut frames, packet);
         }
     }
     if framing.close {
@@ -492,7 +527,41 @@ pub fn frame(conversation: &[(Side, Vec<u8>)], framing: &Framing) -> Vec<Frame> 
             ),
         );
     }
-    frames
+    match framing.duplicate {
+        Duplicate::None => frames,
+        Duplicate::Adjacent => frames
+            .into_iter()
+            .flat_map(|f| {
+                let copy = Frame {
+                    micros: f.micros + 3,
+                    bytes: f.bytes.clone(),
+                };
+                [f, copy]
+            })
+            .collect(),
+        Duplicate::Paired => {
+            // a, b, a', b': the copies of two packets interleave.
+            let mut out = Vec::new();
+            let mut iter = frames.into_iter();
+            while let Some(a) = iter.next() {
+                let b = iter.next();
+                let last = b.as_ref().map_or(a.micros, |b| b.micros);
+                let copies = [Some(&a), b.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, f)| Frame {
+                        micros: last + 2 * (i as u64 + 1),
+                        bytes: f.bytes.clone(),
+                    })
+                    .collect::<Vec<_>>();
+                out.push(a);
+                out.extend(b);
+                out.extend(copies);
+            }
+            out
+        }
+    }
 }
 
 /// Writes frames as a pcap file (Ethernet link type) through libpcap.
