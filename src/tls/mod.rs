@@ -11,6 +11,7 @@ pub mod fingerprint;
 mod hello;
 pub mod names;
 pub mod plaintext;
+pub mod quic;
 mod session;
 pub mod sslv2;
 pub mod summary;
