@@ -7,6 +7,7 @@
 //! handshake is over: established, failed, or cut off by a cap. It never judges
 //! (that is `policy`) and never formats (that is `output`). Bounds: [`TlsLimits`].
 
+pub mod dtls;
 pub mod fingerprint;
 mod hello;
 pub mod names;
