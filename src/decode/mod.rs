@@ -7,6 +7,7 @@
 //! failure is a `Copy` [`DecodeError`] that the caller counts by variant; the
 //! walk is bounded by [`DecodeConfig::max_depth`] layers.
 
+pub mod fragment;
 mod tunnels;
 mod views;
 

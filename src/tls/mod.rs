@@ -7,10 +7,12 @@
 //! handshake is over: established, failed, or cut off by a cap. It never judges
 //! (that is `policy`) and never formats (that is `output`). Bounds: [`TlsLimits`].
 
+pub mod dtls;
 pub mod fingerprint;
 mod hello;
 pub mod names;
 pub mod plaintext;
+pub mod quic;
 mod session;
 pub mod sslv2;
 pub mod summary;
