@@ -31,7 +31,10 @@ use crate::time::PacketTime;
 /// Caps for one [`FragmentTable`] (one per worker).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FragmentLimits {
-    /// Buffer capacity held across all datagrams. Default 4 MiB.
+    /// Payload buffer capacity held across all datagrams. Default 4 MiB.
+    /// Piece bookkeeping comes on top, bounded by `max_datagrams` ×
+    /// `max_fragments_per_datagram` × 24 bytes (1.5 MiB at the defaults, and
+    /// only when every datagram is cut into 64 pieces).
     pub max_bytes: usize,
     /// Datagrams tracked at once, tombstones included. Default 1024.
     pub max_datagrams: usize,
@@ -68,7 +71,8 @@ pub struct FragmentCounters {
     /// Datagrams completed and returned.
     pub reassembled: u64,
     /// Offset 0 without "more fragments" (RFC 6946 atomic fragments): returned
-    /// as they are, never mixed with buffered fragments of the same ident.
+    /// as a copy, never mixed with buffered fragments of the same ident. The
+    /// decode loop need not send them (etherparse reports them unfragmented).
     pub atomic: u64,
     /// Incomplete datagrams dropped by packet-time timeout.
     pub timed_out: u64,
@@ -240,7 +244,9 @@ impl FragmentTable {
 
     /// Adds one fragment. Returns the whole payload (transport header onward)
     /// when this fragment closes the last hole; the buffer moves out of the
-    /// table without a copy when the fragments arrived in order.
+    /// table without a copy when the fragments arrived in order. Allocation:
+    /// one buffer per datagram (grown geometrically), none per duplicate.
+    /// Drops timed-out datagrams first, so a caller that pushes often need not sweep.
     pub fn push(
         &mut self,
         key: FragmentKey,

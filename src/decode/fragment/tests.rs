@@ -775,6 +775,79 @@ fn erspan_trace_fragments_reassemble_to_valid_tcp() {
     assert_eq!(table.buffered_bytes(), 0);
 }
 
+/// A UDP datagram over IPv6 built with etherparse, cut behind RFC 8200 Fragment
+/// headers, read back with etherparse and pushed last fragment first.
+#[test]
+fn ipv6_udp_datagram_reassembles_with_valid_checksum() {
+    use etherparse::{IpFragOffset, IpNumber, Ipv6FragmentHeader, Ipv6Header, PacketBuilder};
+
+    let source = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+    let destination = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+    let quic = datagram(3000);
+    let mut packet = Vec::new();
+    PacketBuilder::ipv6(source.octets(), destination.octets(), 64)
+        .udp(50_000, 443)
+        .write(&mut packet, &quic)
+        .expect("builds");
+    let fragmentable = &packet[Ipv6Header::LEN..];
+    assert_eq!(fragmentable.len(), 8 + 3000);
+
+    let mut wire = Vec::new();
+    for piece in cut(fragmentable, 1232) {
+        let offset = IpFragOffset::try_new((piece.offset / 8) as u16).expect("13 bits");
+        let fragment_header =
+            Ipv6FragmentHeader::new(IpNumber::UDP, offset, piece.more_fragments, 0xdead_beef);
+        let header = Ipv6Header {
+            payload_length: (8 + piece.payload.len()) as u16,
+            next_header: IpNumber::IPV6_FRAGMENTATION_HEADER,
+            hop_limit: 64,
+            source: source.octets(),
+            destination: destination.octets(),
+            ..Ipv6Header::default()
+        };
+        let mut bytes = header.to_bytes().to_vec();
+        bytes.extend_from_slice(&fragment_header.to_bytes());
+        bytes.extend_from_slice(piece.payload);
+        wire.push(bytes);
+    }
+    assert_eq!(wire.len(), 3);
+    wire.reverse();
+
+    let mut table = FragmentTable::new(FragmentLimits::default());
+    let mut counters = FragmentCounters::default();
+    let mut whole = None;
+    for bytes in &wire {
+        let ip = etherparse::Ipv6Slice::from_slice(bytes).expect("IPv6");
+        assert!(ip.is_payload_fragmented());
+        let (fragment_header, _) =
+            Ipv6FragmentHeader::from_slice(&bytes[Ipv6Header::LEN..]).expect("Fragment header");
+        let key = FragmentKey::new(
+            IpAddr::V6(ip.header().source_addr()),
+            IpAddr::V6(ip.header().destination_addr()),
+            fragment_header.identification,
+            fragment_header.next_header.0,
+            0,
+        );
+        let fragment = Fragment {
+            offset: usize::from(fragment_header.fragment_offset.value()) * 8,
+            more_fragments: fragment_header.more_fragments,
+            payload: ip.payload().payload,
+        };
+        whole = table.push(key, fragment, at(1), &mut counters);
+    }
+    let whole = whole.expect("last push completes the datagram");
+    let udp = etherparse::UdpSlice::from_slice(&whole).expect("UDP");
+    assert_eq!(usize::from(udp.length()), whole.len());
+    assert_eq!(udp.destination_port(), 443);
+    let checksum = udp
+        .to_header()
+        .calc_checksum_ipv6_raw(source.octets(), destination.octets(), udp.payload())
+        .expect("fits");
+    assert_eq!(checksum, udp.checksum());
+    assert_eq!(udp.payload(), &quic[..]);
+    assert_eq!(counters.reassembled, 1);
+}
+
 #[derive(Debug, Clone)]
 struct Offer {
     id: u32,

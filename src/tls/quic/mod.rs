@@ -294,20 +294,17 @@ impl QuicConnection {
         // Initial may also bring a DCID we have not seen (the first one, the
         // one after a Retry); it is tried last, because later client Initials
         // carry the server's chosen ID and are still keyed on the old one.
-        let mut candidates: Vec<(ConnectionId, bool)> = self
-            .client_dcids
-            .iter()
-            .rev()
-            .map(|dcid| (*dcid, false))
-            .collect();
-        if direction == Direction::ToServer && !self.client_dcids.contains(&own_dcid) {
-            candidates.push((own_dcid, true));
-        }
+        let known = self.client_dcids.len();
+        let try_own = direction == Direction::ToServer && !self.client_dcids.contains(&own_dcid);
         let mut scratch = std::mem::take(&mut self.scratch);
         let largest = self.largest_packet_number[direction.index()];
         let mut opened = None;
         let mut truncated = false;
-        for (dcid, is_new) in candidates {
+        for attempt in 0..known + usize::from(try_own) {
+            let (dcid, is_new) = match known.checked_sub(attempt + 1) {
+                Some(index) => (self.client_dcids[index], false),
+                None => (own_dcid, true),
+            };
             let Some(keys) = self.key_set(packet.version, dcid) else {
                 break;
             };

@@ -584,3 +584,107 @@ proptest! {
         prop_assert!(stream.pending_frames() <= 3);
     }
 }
+
+#[test]
+fn draft29_initial_keys() {
+    // draft-ietf-quic-tls-29 Appendix A.1 (same DCID as RFC 9001).
+    let (client, server) = derive_initial_secrets(QuicVersion::DRAFT_29, &RFC9001_DCID).unwrap();
+    assert_eq!(client.key.to_vec(), hex("175257a31eb09dea9366d8bb79ad80ba"));
+    assert_eq!(client.iv.to_vec(), hex("6b26114b9cba2b63a9e8dd4f"));
+    assert_eq!(client.hp.to_vec(), hex("9ddd12c994c0698b89374a9c077a3077"));
+    assert_eq!(server.key.to_vec(), hex("149d0b1662ab871fbe63c49b5e655a5d"));
+    assert_eq!(server.iv.to_vec(), hex("bab2b12a4c76016ace47856d"));
+    assert_eq!(server.hp.to_vec(), hex("c0c499a65a60024a18a250974ea01dfa"));
+}
+
+/// Protects an Initial the way a sender does (RFC 9001 §5.3, §5.4), for
+/// versions without a published protected packet.
+fn protect(header: &[u8], packet_number: u64, payload: &[u8], secrets: &InitialSecrets) -> Vec<u8> {
+    use aes::cipher::{BlockEncrypt, KeyInit};
+    use aes_gcm::aead::AeadInPlace;
+    let mut nonce = secrets.iv;
+    for (byte, pn) in nonce[4..].iter_mut().zip(packet_number.to_be_bytes()) {
+        *byte ^= pn;
+    }
+    let mut body = payload.to_vec();
+    let aead = aes_gcm::Aes128Gcm::new_from_slice(&secrets.key).unwrap();
+    let tag = aead
+        .encrypt_in_place_detached(aes_gcm::Nonce::from_slice(&nonce), header, &mut body)
+        .unwrap();
+    let mut packet = [header, &body, &tag].concat();
+    let pn_length = usize::from(header[0] & 0x03) + 1;
+    let pn_offset = header.len() - pn_length;
+    let hp = aes::Aes128::new_from_slice(&secrets.hp).unwrap();
+    let mut mask = aes::Block::clone_from_slice(&packet[pn_offset + 4..pn_offset + 20]);
+    hp.encrypt_block(&mut mask);
+    packet[0] ^= mask[0] & 0x0f;
+    for (byte, mask) in packet[pn_offset..pn_offset + pn_length]
+        .iter_mut()
+        .zip(&mask[1..])
+    {
+        *byte ^= mask;
+    }
+    packet
+}
+
+#[test]
+fn draft29_initial_round_trips_through_the_connection() {
+    // RFC 9001 A.2's header and payload, with the draft-29 version number.
+    let header = hex("c3ff00001d088394c8f03e5157080000449e00000002");
+    let mut payload = rfc9001_crypto_frame();
+    payload.resize(1162, 0);
+    let (client, _) = derive_initial_secrets(QuicVersion::DRAFT_29, &RFC9001_DCID).unwrap();
+    let datagram = protect(&header, 2, &payload, &client);
+    assert_eq!(datagram.len(), 1200);
+    assert_eq!(initial_version(&datagram), Some(QuicVersion::DRAFT_29));
+
+    let mut connection = QuicConnection::new(QuicLimits::default());
+    let mut counters = QuicCounters::default();
+    connection.on_datagram(Direction::ToServer, &datagram, &mut counters);
+    assert_eq!(counters.packets_decrypted, 1);
+    assert_eq!(
+        connection.version().map(|version| version.to_string()),
+        Some("draft-29".into())
+    );
+    assert_eq!(
+        connection.take_crypto(Direction::ToServer)[..4],
+        [0x01, 0x00, 0x00, 0xed]
+    );
+}
+
+#[test]
+fn server_initial_after_retry_uses_the_new_client_dcid() {
+    // Client Initial to the original DCID, Retry, then a client Initial to a
+    // new (4-byte) DCID and a server Initial keyed on it.
+    let new_dcid = [0x1b, 0x03, 0x6a, 0x11];
+    let (client, server) = derive_initial_secrets(QuicVersion::V1, &new_dcid).unwrap();
+    let mut payload = rfc9001_crypto_frame();
+    payload.resize(1162, 0);
+    let mut header = hex("c300000001041b036a110000449e00000003");
+    let second_client = protect(&header, 3, &payload, &client);
+    header = hex("c1000000010008f067a5502a4262b50040750001");
+    let server_payload = hex(include_str!("testdata/rfc9001-a3-server-payload.hex"));
+    let server_initial = protect(&header, 1, &server_payload, &server);
+
+    let mut connection = QuicConnection::new(QuicLimits::default());
+    let mut counters = QuicCounters::default();
+    connection.on_datagram(
+        Direction::ToServer,
+        &rfc9001_client_initial(),
+        &mut counters,
+    );
+    connection.on_datagram(
+        Direction::ToClient,
+        &hex(include_str!("testdata/rfc9001-a4-retry.hex")),
+        &mut counters,
+    );
+    connection.on_datagram(Direction::ToServer, &second_client, &mut counters);
+    connection.on_datagram(Direction::ToClient, &server_initial, &mut counters);
+    assert!(connection.retry_seen());
+    assert_eq!(counters.packets_decrypted, 3);
+    // A failed key attempt on the way (original DCID first) is not a failed packet.
+    assert_eq!(counters.packets_decrypt_failed, 0);
+    // The repeated ClientHello lands on the same offsets: handed over once.
+    assert_eq!(connection.take_crypto(Direction::ToServer).len(), 241);
+    assert_eq!(connection.take_crypto(Direction::ToClient).len(), 0x5a);
+}
