@@ -30,7 +30,10 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use hdrhistogram::Histogram;
 
 use crate::capture::{CaptureError, Next, PacketSource};
-use crate::decode::{self, DecodeConfig, EncapPath, TcpSegment, Transport};
+use crate::decode::fragment::{FragmentKey, FragmentLimits, FragmentTable};
+use crate::decode::{
+    self, DecodeConfig, Decoded, EncapPath, IpFragment, Packet, TcpSegment, Transport,
+};
 use crate::flow::{Endpoint, FlowContent, FlowEvent, FlowKey, FlowLimits, FlowPacket, FlowTable};
 use crate::output::{OutputError, OutputOptions, RecordWriter};
 use crate::policy::{Evaluator, Policy};
@@ -59,6 +62,8 @@ pub struct PipelineConfig {
     pub queue_batches: usize,
     pub flow: FlowLimits,
     pub decode: DecodeConfig,
+    /// IP fragment reassembly (in the reader, before sharding).
+    pub fragments: FragmentLimits,
     /// Keep VLAN ids in the flow key (Suricata's default).
     pub key_on_encap: bool,
     /// How often (on the round clock) idle flows are swept.
@@ -82,6 +87,7 @@ impl Default for PipelineConfig {
             queue_batches: 4,
             flow: FlowLimits::default(),
             decode: DecodeConfig::default(),
+            fragments: FragmentLimits::default(),
             key_on_encap: true,
             sweep_interval: Duration::from_secs(5),
             filter: None,
@@ -234,6 +240,7 @@ pub fn run(
 
         let mut reader = Reader {
             config,
+            fragments: FragmentTable::new(config.fragments.clone()),
             worker_txs: &worker_txs,
             return_rxs: &return_rxs,
             batches: Vec::new(),
@@ -274,6 +281,7 @@ pub fn run(
 
 struct Reader<'a> {
     config: &'a PipelineConfig,
+    fragments: FragmentTable,
     worker_txs: &'a [Sender<Batch>],
     return_rxs: &'a [Receiver<Batch>],
     batches: Vec<Batch>,
@@ -284,6 +292,95 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Hands a decoded packet to its worker's batch: TCP always, UDP only
+    /// when it could be QUIC or DTLS (the rest is counted here, not shipped).
+    fn dispatch(
+        &mut self,
+        decoded: &Decoded<'_>,
+        time: PacketTime,
+        hasher: &ahash::RandomState,
+        workers: usize,
+    ) {
+        if decoded.transport == Transport::Udp && !crate::flow::may_carry_tls(decoded.payload) {
+            self.stats.packets_not_tcp += 1;
+            return;
+        }
+        let source = Endpoint {
+            ip: decoded.source,
+            port: decoded.source_port,
+        };
+        let destination = Endpoint {
+            ip: decoded.destination,
+            port: decoded.destination_port,
+        };
+        let context = if self.config.key_on_encap {
+            decoded.encap.flow_context()
+        } else {
+            0
+        };
+        let key = FlowKey::new(source, destination, decoded.transport, context);
+        let shard = (key.shard_hash(hasher) % workers as u64) as usize;
+        if let Some(batch) = self.batches.get_mut(shard) {
+            let start = batch.arena.len();
+            batch.arena.extend_from_slice(decoded.payload);
+            batch.entries.push(Entry {
+                index: self.index,
+                time,
+                key,
+                source,
+                destination,
+                transport: decoded.transport,
+                tcp: decoded.tcp,
+                encap: decoded.encap,
+                payload: (start as u32, batch.arena.len() as u32),
+            });
+        }
+    }
+
+    /// Fragments wait in the reader's table (before sharding: only the first
+    /// fragment has ports); a completed datagram is decoded on from its
+    /// transport header and dispatched like any packet.
+    fn reassemble(
+        &mut self,
+        fragment: &IpFragment<'_>,
+        time: PacketTime,
+        hasher: &ahash::RandomState,
+        workers: usize,
+    ) {
+        let context = if self.config.key_on_encap {
+            fragment.encap.flow_context()
+        } else {
+            0
+        };
+        let key = FragmentKey::new(
+            fragment.source,
+            fragment.destination,
+            fragment.id,
+            fragment.protocol,
+            context,
+        );
+        let piece = decode::fragment::Fragment {
+            offset: fragment.offset,
+            more_fragments: fragment.more,
+            payload: fragment.payload,
+        };
+        let Some(whole) = self
+            .fragments
+            .push(key, piece, time, &mut self.stats.fragments)
+        else {
+            return;
+        };
+        match decode::decode_reassembled(fragment, &whole, &self.config.decode) {
+            Ok(Packet::Whole(decoded)) => {
+                self.stats.decode.packets_reassembled += 1;
+                self.dispatch(&decoded, time, hasher, workers);
+            }
+            // A tunnelled packet that is itself a fragment, inside a reassembled one.
+            Ok(Packet::Fragment(_)) => self.stats.decode.packets_fragmented += 1,
+            Err(error) => self.stats.decode.count(&Err(error)),
+        }
+    }
+
     fn read(
         &mut self,
         sources: &mut Sources<'_>,
@@ -332,48 +429,17 @@ impl Reader<'_> {
                         if !self.live {
                             self.clock = self.clock.max(packet.time);
                         }
-                        let decoded = decode::decode(packet.link, packet.data, &self.config.decode);
-                        self.stats.decode.count(&decoded);
-                        if let Ok(decoded) = decoded {
-                            if decoded.transport == Transport::Tcp {
-                                let source_endpoint = Endpoint {
-                                    ip: decoded.source,
-                                    port: decoded.source_port,
-                                };
-                                let destination = Endpoint {
-                                    ip: decoded.destination,
-                                    port: decoded.destination_port,
-                                };
-                                let context = if self.config.key_on_encap {
-                                    decoded.encap.flow_context()
-                                } else {
-                                    0
-                                };
-                                let key = FlowKey::new(
-                                    source_endpoint,
-                                    destination,
-                                    decoded.transport,
-                                    context,
-                                );
-                                let shard = (key.shard_hash(&hasher) % workers as u64) as usize;
-                                if let Some(batch) = self.batches.get_mut(shard) {
-                                    let start = batch.arena.len();
-                                    batch.arena.extend_from_slice(decoded.payload);
-                                    batch.entries.push(Entry {
-                                        index: self.index,
-                                        time: packet.time,
-                                        key,
-                                        source: source_endpoint,
-                                        destination,
-                                        transport: decoded.transport,
-                                        tcp: decoded.tcp,
-                                        encap: decoded.encap,
-                                        payload: (start as u32, batch.arena.len() as u32),
-                                    });
-                                }
-                            } else {
-                                self.stats.packets_not_tcp += 1;
+                        let decoded =
+                            decode::decode_packet(packet.link, packet.data, &self.config.decode);
+                        self.stats.decode.count_packet(&decoded);
+                        match decoded {
+                            Ok(Packet::Whole(decoded)) => {
+                                self.dispatch(&decoded, packet.time, &hasher, workers)
                             }
+                            Ok(Packet::Fragment(fragment)) => {
+                                self.reassemble(&fragment, packet.time, &hasher, workers)
+                            }
+                            Err(_) => {}
                         }
                         self.index += 1;
                         in_round += 1;

@@ -27,6 +27,7 @@ pub struct ReaderStats {
     /// Packets dropped in user space because a worker queue was full (live only).
     pub packets_user_dropped: u64,
     pub decode: decode::Counters,
+    pub fragments: decode::fragment::FragmentCounters,
     pub kernel: Option<KernelStats>,
     pub worker_queue_depth: Vec<u64>,
 }
@@ -133,6 +134,16 @@ pub struct StatsFields<'a> {
     pub segments_out_of_order_dropped: u64,
     pub segments_retransmitted: u64,
     pub overlap_conflicts: u64,
+    /// IP fragments received, datagrams reassembled, and those given up.
+    pub ip_fragments: u64,
+    pub ip_fragments_reassembled: u64,
+    pub ip_fragments_timed_out: u64,
+    pub ip_fragments_evicted: u64,
+    pub ip_fragments_dropped: u64,
+    /// QUIC Initial packets decrypted and those that failed to decrypt.
+    pub quic_packets_decrypted: u64,
+    pub quic_decrypt_failures: u64,
+    pub dtls_records: u64,
     pub worker_queue_depth: &'a [u64],
     pub output_queue_depth: u64,
     pub records_written: u64,
@@ -185,6 +196,16 @@ impl Snapshot {
                         .segments_out_of_order_dropped,
                     segments_retransmitted: self.flow.reassembly.segments_retransmitted,
                     overlap_conflicts: self.flow.reassembly.overlap_conflicts,
+                    ip_fragments: self.reader.fragments.fragments,
+                    ip_fragments_reassembled: self.reader.fragments.reassembled,
+                    ip_fragments_timed_out: self.reader.fragments.timed_out,
+                    ip_fragments_evicted: self.reader.fragments.evicted,
+                    ip_fragments_dropped: self.reader.fragments.too_large
+                        + self.reader.fragments.too_many_fragments
+                        + self.reader.fragments.malformed,
+                    quic_packets_decrypted: self.flow.quic.packets_decrypted,
+                    quic_decrypt_failures: self.flow.quic.packets_decrypt_failed,
+                    dtls_records: self.flow.dtls.records_parsed,
                     worker_queue_depth: &self.reader.worker_queue_depth,
                     output_queue_depth: self.output_queue_depth,
                     records_written: self.output.records_written,

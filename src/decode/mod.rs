@@ -262,6 +262,8 @@ pub struct Counters {
     pub packets_not_ip: u64,
     pub packets_not_tcp_udp: u64,
     pub packets_fragmented: u64,
+    /// Datagrams put back together from fragments and decoded.
+    pub packets_reassembled: u64,
     pub packets_too_deep: u64,
 }
 
@@ -280,6 +282,15 @@ impl Counters {
         }
     }
 
+    /// Counts a [`decode_packet`] result; a fragment counts as fragmented.
+    pub fn count_packet(&mut self, result: &Result<Packet<'_>, DecodeError>) {
+        match result {
+            Ok(Packet::Whole(_)) => self.packets_decoded += 1,
+            Ok(Packet::Fragment(_)) => self.packets_fragmented += 1,
+            Err(error) => self.count(&Err(*error)),
+        }
+    }
+
     pub fn add(&mut self, other: &Counters) {
         self.packets_decoded += other.packets_decoded;
         self.packets_truncated += other.packets_truncated;
@@ -288,6 +299,7 @@ impl Counters {
         self.packets_not_ip += other.packets_not_ip;
         self.packets_not_tcp_udp += other.packets_not_tcp_udp;
         self.packets_fragmented += other.packets_fragmented;
+        self.packets_reassembled += other.packets_reassembled;
         self.packets_too_deep += other.packets_too_deep;
     }
 
@@ -330,14 +342,74 @@ fn ppp_next(protocol: u16, payload: &[u8]) -> Result<Next<'_>, DecodeError> {
     }
 }
 
-/// Decodes one frame of link type `link`.
+/// One IP fragment, for the reader's fragment table; what follows the IP
+/// header of the whole datagram is decoded by [`decode_reassembled`].
+#[derive(Debug, Clone, Copy)]
+pub struct IpFragment<'a> {
+    pub source: IpAddr,
+    pub destination: IpAddr,
+    /// IPv4 identification or IPv6 Fragment header identification.
+    pub id: u32,
+    /// The protocol of the whole datagram's payload.
+    pub protocol: u8,
+    /// Byte offset of this fragment in the datagram's payload.
+    pub offset: usize,
+    pub more: bool,
+    pub payload: &'a [u8],
+    pub encap: EncapPath,
+}
+
+/// A decoded frame: a whole packet, or one fragment of one.
+#[derive(Debug, Clone, Copy)]
+pub enum Packet<'a> {
+    Whole(Decoded<'a>),
+    Fragment(IpFragment<'a>),
+}
+
+/// Decodes one frame of link type `link`; a fragment is an error here (see
+/// [`decode_packet`] for the caller that reassembles).
 pub fn decode<'a>(
     link: LinkType,
     data: &'a [u8],
     config: &DecodeConfig,
 ) -> Result<Decoded<'a>, DecodeError> {
-    let mut encap = EncapPath::default();
-    let mut next = match link {
+    match decode_packet(link, data, config)? {
+        Packet::Whole(decoded) => Ok(decoded),
+        Packet::Fragment(_) => Err(DecodeError::Fragment),
+    }
+}
+
+/// Decodes the payload of a reassembled datagram (transport header onward)
+/// whose fragments [`decode_packet`] returned, with their path.
+pub fn decode_reassembled<'a>(
+    fragment: &IpFragment<'_>,
+    payload: &'a [u8],
+    config: &DecodeConfig,
+) -> Result<Packet<'a>, DecodeError> {
+    let ip = IpFacts {
+        source: fragment.source,
+        destination: fragment.destination,
+        ident: fragment.id << 16,
+    };
+    match decode_transport(
+        IpNumber(fragment.protocol),
+        ip,
+        payload,
+        fragment.encap,
+        config,
+    )? {
+        Step::Done(packet) => Ok(packet),
+        Step::Inner(next, encap) => walk(next, encap, config),
+    }
+}
+
+/// Decodes one frame of link type `link`, fragments included.
+pub fn decode_packet<'a>(
+    link: LinkType,
+    data: &'a [u8],
+    config: &DecodeConfig,
+) -> Result<Packet<'a>, DecodeError> {
+    let next = match link {
         LinkType::ETHERNET => Next::Ethernet(data),
         LinkType::RAW | LinkType::RAW_OPENBSD | LinkType::RAW_BSDOS => Next::Ip(data),
         LinkType::IPV4 => Next::EtherType(EtherType::IPV4, data),
@@ -377,7 +449,15 @@ pub fn decode<'a>(
         }
         other => return Err(DecodeError::UnsupportedLinkType(other.0)),
     };
+    walk(next, EncapPath::default(), config)
+}
 
+/// Walks link and tunnel layers down to the innermost transport.
+fn walk<'a>(
+    mut next: Next<'a>,
+    mut encap: EncapPath,
+    config: &DecodeConfig,
+) -> Result<Packet<'a>, DecodeError> {
     for _ in 0..config.max_depth {
         next = match next {
             Next::Ethernet(bytes) => {
@@ -419,7 +499,7 @@ pub fn decode<'a>(
                 }
             }
             Next::Ip(bytes) => match decode_ip(bytes, encap, config)? {
-                Step::Done(decoded) => return Ok(decoded),
+                Step::Done(packet) => return Ok(packet),
                 Step::Inner(inner, path) => {
                     encap = path;
                     inner
@@ -430,15 +510,25 @@ pub fn decode<'a>(
     Err(DecodeError::TooDeep)
 }
 
-/// The result of looking at one IP header: the packet, or a tunnel to enter.
+/// The result of looking at one IP header: the packet (or fragment), or a
+/// tunnel to enter.
 enum Step<'a> {
-    Done(Decoded<'a>),
+    Done(Packet<'a>),
     Inner(Next<'a>, EncapPath),
+}
+
+/// What the transport layer keeps of the IP header.
+#[derive(Clone, Copy)]
+struct IpFacts {
+    source: IpAddr,
+    destination: IpAddr,
+    /// IPv4 identification in the high 16 bits (0 for IPv6).
+    ident: u32,
 }
 
 fn decode_ip<'a>(
     bytes: &'a [u8],
-    mut encap: EncapPath,
+    encap: EncapPath,
     config: &DecodeConfig,
 ) -> Result<Step<'a>, DecodeError> {
     let layer = match bytes.first().map(|b| b >> 4) {
@@ -450,26 +540,92 @@ fn decode_ip<'a>(
         etherparse::err::ip::SliceError::IpHeaders(_) => DecodeError::Malformed(layer),
     })?;
     let payload = ip.payload();
-    if payload.fragmented {
-        return Err(DecodeError::Fragment);
-    }
-    let source = ip.source_addr();
-    let destination = ip.destination_addr();
-    let ip_id = match &ip {
-        etherparse::IpSlice::Ipv4(v4) => u32::from(v4.header().identification()) << 16,
-        etherparse::IpSlice::Ipv6(_) => 0,
+    let facts = IpFacts {
+        source: ip.source_addr(),
+        destination: ip.destination_addr(),
+        ident: match &ip {
+            etherparse::IpSlice::Ipv4(v4) => u32::from(v4.header().identification()) << 16,
+            etherparse::IpSlice::Ipv6(_) => 0,
+        },
     };
-    match payload.ip_number {
+    if payload.fragmented {
+        return fragment(&ip, payload, facts, encap);
+    }
+    decode_transport(payload.ip_number, facts, payload.payload, encap, config)
+}
+
+/// The fragment facts of a fragmented IP packet (etherparse has already
+/// walked IPv6 extension headers up to the Fragment header).
+fn fragment<'a>(
+    ip: &etherparse::IpSlice<'a>,
+    payload: &etherparse::IpPayloadSlice<'a>,
+    facts: IpFacts,
+    encap: EncapPath,
+) -> Result<Step<'a>, DecodeError> {
+    let (id, offset, more) = match ip {
+        etherparse::IpSlice::Ipv4(v4) => {
+            let header = v4.header();
+            (
+                u32::from(header.identification()),
+                usize::from(header.fragments_offset().value()) * 8,
+                header.more_fragments(),
+            )
+        }
+        etherparse::IpSlice::Ipv6(v6) => {
+            ipv6_fragment_header(v6).ok_or(DecodeError::Malformed(Layer::Ipv6))?
+        }
+    };
+    Ok(Step::Done(Packet::Fragment(IpFragment {
+        source: facts.source,
+        destination: facts.destination,
+        id,
+        protocol: payload.ip_number.0,
+        offset,
+        more,
+        payload: payload.payload,
+        encap,
+    })))
+}
+
+fn ipv6_fragment_header(v6: &etherparse::Ipv6Slice<'_>) -> Option<(u32, usize, bool)> {
+    v6.extensions()
+        .clone()
+        .into_iter()
+        .find_map(|ext| match ext {
+            etherparse::Ipv6ExtensionSlice::Fragment(fragment) => {
+                let header = fragment.to_header();
+                Some((
+                    header.identification,
+                    usize::from(header.fragment_offset.value()) * 8,
+                    header.more_fragments,
+                ))
+            }
+            _ => None,
+        })
+}
+
+fn decode_transport<'a>(
+    ip_number: IpNumber,
+    ip: IpFacts,
+    bytes: &'a [u8],
+    mut encap: EncapPath,
+    config: &DecodeConfig,
+) -> Result<Step<'a>, DecodeError> {
+    let IpFacts {
+        source,
+        destination,
+        ident: ip_id,
+    } = ip;
+    match ip_number {
         IpNumber::TCP => {
-            let tcp =
-                etherparse::TcpSlice::from_slice(payload.payload).map_err(|error| match error {
-                    etherparse::err::tcp::HeaderSliceError::Len(_) => {
-                        DecodeError::Truncated(Layer::Tcp)
-                    }
-                    etherparse::err::tcp::HeaderSliceError::Content(_) => {
-                        DecodeError::Malformed(Layer::Tcp)
-                    }
-                })?;
+            let tcp = etherparse::TcpSlice::from_slice(bytes).map_err(|error| match error {
+                etherparse::err::tcp::HeaderSliceError::Len(_) => {
+                    DecodeError::Truncated(Layer::Tcp)
+                }
+                etherparse::err::tcp::HeaderSliceError::Content(_) => {
+                    DecodeError::Malformed(Layer::Tcp)
+                }
+            })?;
             let mut flags = 0u8;
             for (set, bit) in [
                 (tcp.fin(), TcpFlags::FIN),
@@ -481,7 +637,7 @@ fn decode_ip<'a>(
                     flags |= bit;
                 }
             }
-            Ok(Step::Done(Decoded {
+            Ok(Step::Done(Packet::Whole(Decoded {
                 source,
                 destination,
                 source_port: tcp.source_port(),
@@ -495,10 +651,10 @@ fn decode_ip<'a>(
                 },
                 payload: tcp.payload(),
                 encap,
-            }))
+            })))
         }
         IpNumber::UDP => {
-            let udp = etherparse::UdpSlice::from_slice(payload.payload)
+            let udp = etherparse::UdpSlice::from_slice(bytes)
                 .map_err(|_| DecodeError::Truncated(Layer::Udp))?;
             let ports = [udp.destination_port(), udp.source_port()];
             let on = |list: &[u16]| ports.iter().any(|port| list.contains(port));
@@ -544,7 +700,7 @@ fn decode_ip<'a>(
                     return Ok(Step::Inner(Next::Ip(ipv6), encap));
                 }
             }
-            Ok(Step::Done(Decoded {
+            Ok(Step::Done(Packet::Whole(Decoded {
                 source,
                 destination,
                 source_port: udp.source_port(),
@@ -556,18 +712,18 @@ fn decode_ip<'a>(
                 },
                 payload: inner,
                 encap,
-            }))
+            })))
         }
         IpNumber::IPV4 => {
             encap.push(Encap::IpInIp)?;
-            Ok(Step::Inner(Next::Ip(payload.payload), encap))
+            Ok(Step::Inner(Next::Ip(bytes), encap))
         }
         IpNumber::IPV6 => {
             encap.push(Encap::Ipv6InIpv4)?;
-            Ok(Step::Inner(Next::Ip(payload.payload), encap))
+            Ok(Step::Inner(Next::Ip(bytes), encap))
         }
         IpNumber::GRE => {
-            let gre = GreView::new(payload.payload)?;
+            let gre = GreView::new(bytes)?;
             encap.push(gre.key().map_or(Encap::Gre, Encap::GreKey))?;
             let inner = gre.payload();
             let next = match gre.protocol() {

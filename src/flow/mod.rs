@@ -8,12 +8,15 @@
 //! Bounds: [`FlowLimits`] (flows per worker, idle timeout in packet time,
 //! out-of-order queue, handshake bytes via [`tls::TlsLimits`]).
 
+mod datagram;
 mod key;
 pub mod reassembly;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use datagram::DatagramTracker;
+pub use datagram::{detect as detect_datagram, may_carry_tls, DatagramFacts, DatagramProtocol};
 pub use key::{Endpoint, FlowKey};
 use reassembly::{PushOutcome, Reassembler, ReassemblyCounters, ReassemblyLimits};
 
@@ -63,10 +66,14 @@ pub struct Counters {
     pub flows_closed: u64,
     pub flows_not_tls: u64,
     pub sessions_emitted: u64,
+    /// UDP datagrams of no tracked flow that were neither QUIC nor DTLS.
+    pub datagrams_ignored: u64,
     /// Exact copies of the previous packets of a flow (SPAN ingress + egress).
     pub duplicates: u64,
     pub reassembly: ReassemblyCounters,
     pub tls: tls::Counters,
+    pub quic: tls::quic::QuicCounters,
+    pub dtls: tls::dtls::DtlsCounters,
 }
 
 impl Counters {
@@ -79,9 +86,12 @@ impl Counters {
         self.flows_closed += other.flows_closed;
         self.flows_not_tls += other.flows_not_tls;
         self.sessions_emitted += other.sessions_emitted;
+        self.datagrams_ignored += other.datagrams_ignored;
         self.duplicates += other.duplicates;
         self.reassembly.add(&other.reassembly);
         self.tls.add(&other.tls);
+        self.quic.add(&other.quic);
+        self.dtls.add(&other.dtls);
     }
 }
 
@@ -136,6 +146,8 @@ pub struct FlowEvent {
     pub content: FlowContent,
     /// TLS began after this plaintext protocol's upgrade (STARTTLS and the like).
     pub starttls: Option<PlaintextProtocol>,
+    /// QUIC or DTLS facts of a UDP session.
+    pub datagram: Option<Box<DatagramFacts>>,
     pub end: EndReason,
 }
 
@@ -159,6 +171,8 @@ enum FlowState {
         isn: [Option<u32>; 2],
     },
     Tracking(Box<Tracker>),
+    /// A UDP flow carrying QUIC or DTLS, in its handshake.
+    Datagram(Box<DatagramTracker>),
     /// Done, cut off or not TLS: only timestamps move.
     Bypass,
 }
@@ -214,9 +228,6 @@ impl FlowTable {
 
     /// Handles one packet; finished sessions are appended to `events`.
     pub fn process(&mut self, packet: &FlowPacket<'_>, events: &mut Vec<FlowEvent>) {
-        if packet.transport != Transport::Tcp {
-            return;
-        }
         let limits = self.limits;
         if let Some(flow) = self.flows.get_mut(&packet.key) {
             // A SPAN session that mirrors both ingress and egress shows each
@@ -244,57 +255,24 @@ impl FlowTable {
 
     fn process_slow(&mut self, packet: &FlowPacket<'_>, events: &mut Vec<FlowEvent>) {
         let limits = self.limits;
-        // A flow idle past the timeout ends before this packet is considered,
-        // so the result does not depend on when a sweep happened to run.
-        let expired = self
-            .flows
-            .get(&packet.key)
-            .is_some_and(|flow| packet.time.since(flow.last_seen) > limits.idle_timeout);
-        if expired {
-            if let Some(flow) = self.flows.remove(&packet.key) {
-                self.counters.flows_timed_out += 1;
-                finish(
-                    flow,
-                    EndReason::IdleTimeout,
-                    packet.index,
-                    &mut self.counters,
-                    events,
-                );
-            }
+        self.expire(packet, events);
+        if packet.transport == Transport::Udp {
+            self.process_datagram(packet, events);
+            return;
         }
         if !self.flows.contains_key(&packet.key) {
-            if self.flows.len() >= limits.max_flows {
-                self.evict_oldest(packet.index, events);
-            }
-            self.counters.flows_created += 1;
-            self.order.push_back((packet.key, packet.index));
-            if self.order.len() > 2 * self.flows.len() + 1024 {
-                let flows = &self.flows;
-                self.order
-                    .retain(|(key, start)| flows.get(key).is_some_and(|f| f.start_index == *start));
-            }
             let syn = packet.tcp.flags.syn();
             let (initiator, responder) = if syn && packet.tcp.flags.ack() {
                 (packet.destination, packet.source)
             } else {
                 (packet.source, packet.destination)
             };
-            self.flows.insert(
-                packet.key,
-                Flow {
-                    initiator,
-                    responder,
-                    start_index: packet.index,
-                    first_seen: packet.time,
-                    last_seen: packet.time,
-                    encap: packet.encap,
-                    transport: packet.transport,
-                    syn_seen: syn,
-                    packets: [0; 2],
-                    bytes: [0; 2],
-                    recent: [[copy_signature(packet), 0], [0; 2]],
-                    state: FlowState::Opening { isn: [None; 2] },
-                },
+            self.insert(
+                packet,
+                initiator,
+                responder,
+                FlowState::Opening { isn: [None; 2] },
+                events,
             );
         }
         let Some(flow) = self.flows.get_mut(&packet.key) else {
@@ -452,6 +430,108 @@ impl FlowTable {
         }
     }
 
+    /// A flow idle past the timeout ends before this packet is considered,
+    /// so the result does not depend on when a sweep happened to run.
+    fn expire(&mut self, packet: &FlowPacket<'_>, events: &mut Vec<FlowEvent>) {
+        let expired = self
+            .flows
+            .get(&packet.key)
+            .is_some_and(|flow| packet.time.since(flow.last_seen) > self.limits.idle_timeout);
+        if expired {
+            if let Some(flow) = self.flows.remove(&packet.key) {
+                self.counters.flows_timed_out += 1;
+                finish(
+                    flow,
+                    EndReason::IdleTimeout,
+                    packet.index,
+                    &mut self.counters,
+                    events,
+                );
+            }
+        }
+    }
+
+    fn insert(
+        &mut self,
+        packet: &FlowPacket<'_>,
+        initiator: Endpoint,
+        responder: Endpoint,
+        state: FlowState,
+        events: &mut Vec<FlowEvent>,
+    ) {
+        if self.flows.len() >= self.limits.max_flows {
+            self.evict_oldest(packet.index, events);
+        }
+        self.counters.flows_created += 1;
+        self.order.push_back((packet.key, packet.index));
+        if self.order.len() > 2 * self.flows.len() + 1024 {
+            let flows = &self.flows;
+            self.order
+                .retain(|(key, start)| flows.get(key).is_some_and(|f| f.start_index == *start));
+        }
+        self.flows.insert(
+            packet.key,
+            Flow {
+                initiator,
+                responder,
+                start_index: packet.index,
+                first_seen: packet.time,
+                last_seen: packet.time,
+                encap: packet.encap,
+                transport: packet.transport,
+                syn_seen: packet.tcp.flags.syn(),
+                packets: [0; 2],
+                bytes: [0; 2],
+                recent: [[copy_signature(packet), 0], [0; 2]],
+                state,
+            },
+        );
+    }
+
+    /// A UDP datagram: QUIC or DTLS by content, anything else ignored.
+    fn process_datagram(&mut self, packet: &FlowPacket<'_>, events: &mut Vec<FlowEvent>) {
+        if !self.flows.contains_key(&packet.key) {
+            let Some(protocol) = datagram::detect(packet.payload) else {
+                self.counters.datagrams_ignored += 1;
+                return;
+            };
+            let tracker = DatagramTracker::new(protocol, self.limits.tls);
+            self.insert(
+                packet,
+                packet.source,
+                packet.destination,
+                FlowState::Datagram(Box::new(tracker)),
+                events,
+            );
+        }
+        let Some(flow) = self.flows.get_mut(&packet.key) else {
+            return;
+        };
+        flow.last_seen = packet.time;
+        let FlowState::Datagram(tracker) = &mut flow.state else {
+            self.counters.packets_bypassed += 1;
+            return;
+        };
+        self.counters.packets_tracked += 1;
+        let direction = if packet.source == flow.initiator {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        };
+        flow.packets[direction.index()] += 1;
+        flow.bytes[direction.index()] += packet.payload.len() as u64;
+        let verdict =
+            tracker.on_datagram(direction, packet.payload, packet.time, &mut self.counters);
+        let end = match verdict {
+            Verdict::NeedMore => None,
+            Verdict::Done(reason) => Some(reason),
+            Verdict::NotTls | Verdict::MidStream => Some(EndReason::HandshakeDone),
+        };
+        if let Some(reason) = end {
+            emit(flow, reason, packet.index, &mut self.counters, events);
+        }
+    }
+
     fn evict_oldest(&mut self, at: u64, events: &mut Vec<FlowEvent>) {
         while let Some((key, start)) = self.order.pop_front() {
             let live = self
@@ -528,8 +608,28 @@ fn placeholder(flow: &Flow) -> Flow {
 /// transport checksum, sequence numbers, flags and length. Never 0 (an empty slot).
 fn copy_signature(packet: &FlowPacket<'_>) -> u64 {
     let tcp = &packet.tcp;
-    let a = u64::from(tcp.ident) << 32 | u64::from(tcp.seq);
-    let b = u64::from(tcp.ack) << 32 | (packet.payload.len() as u64) << 8 | u64::from(tcp.flags.0);
+    let mut a = u64::from(tcp.ident) << 32 | u64::from(tcp.seq);
+    let mut b =
+        u64::from(tcp.ack) << 32 | (packet.payload.len() as u64) << 8 | u64::from(tcp.flags.0);
+    if packet.transport == Transport::Udp {
+        // No sequence numbers, and a capture on the sending host carries
+        // checksum-offload placeholders (equal for equal lengths): take
+        // payload bytes where QUIC and DTLS packets differ (packet number,
+        // record sequence, AEAD tag).
+        let word = |bytes: Option<&[u8]>| {
+            bytes
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        let payload = packet.payload;
+        a ^= word(payload.get(3..11));
+        b ^= word(
+            payload
+                .len()
+                .checked_sub(8)
+                .and_then(|at| payload.get(at..)),
+        );
+    }
     (a ^ b.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1
 }
 
@@ -542,10 +642,31 @@ fn emit(
     events: &mut Vec<FlowEvent>,
 ) {
     let state = std::mem::replace(&mut flow.state, FlowState::Bypass);
-    let FlowState::Tracking(tracker) = state else {
-        return;
+    let tracker = match state {
+        FlowState::Tracking(tracker) => *tracker,
+        FlowState::Datagram(tracker) => {
+            if !tracker.session.is_tls() && !tracker.has_facts() {
+                return;
+            }
+            let facts = tracker.facts();
+            let (summary, reason) = tracker.session.finish(reason);
+            let swapped = summary.roles_swapped;
+            let content = FlowContent::Tls(Box::new(summary));
+            push_event(
+                flow,
+                swapped,
+                content,
+                None,
+                Some(Box::new(facts)),
+                reason,
+                at,
+                counters,
+                events,
+            );
+            return;
+        }
+        _ => return,
     };
-    let tracker = *tracker;
     let starttls = tracker.preamble;
     let is_tls = tracker.session.is_tls();
     let (content, swapped, reason) = if is_tls {
@@ -565,6 +686,23 @@ fn emit(
     } else {
         return;
     };
+    push_event(
+        flow, swapped, content, starttls, None, reason, at, counters, events,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_event(
+    flow: &Flow,
+    swapped: bool,
+    content: FlowContent,
+    starttls: Option<PlaintextProtocol>,
+    datagram: Option<Box<DatagramFacts>>,
+    reason: EndReason,
+    at: u64,
+    counters: &mut Counters,
+    events: &mut Vec<FlowEvent>,
+) {
     let (client, server, packets, bytes) = if swapped {
         (
             flow.responder,
@@ -592,6 +730,7 @@ fn emit(
         syn_seen: flow.syn_seen,
         content,
         starttls,
+        datagram,
         end: reason,
     });
 }

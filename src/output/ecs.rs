@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::flow::{FlowContent, FlowEvent};
 use crate::policy::{Finding, Policy};
-use crate::tls::fingerprint::{self, Carrier};
+use crate::tls::fingerprint;
 use crate::tls::plaintext::PlaintextFacts;
 use crate::tls::{
     names, AlertEvent, Chain, ClientHelloSummary, DowngradeSentinel, HandshakeSummary,
@@ -198,6 +198,11 @@ pub struct Tlstap {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub encap: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub quic: Option<Quic>,
+    /// DTLS: the server asked for a cookie (HelloVerifyRequest) first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dtls_cookie_exchange: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat_records: Option<u32>,
     /// The plaintext protocol whose upgrade started TLS ("smtp", "postgresql", …).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,6 +214,20 @@ pub struct Tlstap {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plaintext: Option<Plaintext>,
     pub findings: Vec<Finding>,
+}
+
+/// QUIC facts of a session carried in QUIC.
+#[derive(Debug, Serialize)]
+pub struct Quic {
+    /// "1", "2", "draft-29", or the wire value in hex.
+    pub version: String,
+    /// The server's Initial used another version (compatible negotiation, RFC 9368).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+    pub retry: bool,
+    /// Versions a Version Negotiation packet offered instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_negotiation: Option<Vec<String>>,
 }
 
 /// What a non-TLS session showed.
@@ -498,7 +517,7 @@ fn client_extras(
     ja3_full: String,
     raw: bool,
 ) -> TlstapClient {
-    let ja4 = fingerprint::ja4::client(hello, Carrier::Tcp);
+    let ja4 = fingerprint::ja4::client(hello, summary.carrier);
     TlstapClient {
         ja3_full,
         ja4: ja4.fingerprint,
@@ -557,7 +576,11 @@ pub fn build(
                 .client_hello
                 .as_ref()
                 .map_or(event.first_seen, |hello| hello.time);
-            let protocol = event.starttls.map_or("tls", |p| p.as_str());
+            let protocol = match (&event.datagram, event.starttls) {
+                (Some(datagram), _) => datagram.protocol.as_str(),
+                (None, Some(preamble)) => preamble.as_str(),
+                (None, None) => "tls",
+            };
             (Some(tls), tlstap, protocol, start)
         }
         FlowContent::Plaintext { .. } => {
@@ -577,8 +600,20 @@ pub fn build(
         starttls_requested: p.starttls_requested,
     });
     tlstap.end_reason = event.end.as_str();
-    tlstap.midstream = !event.syn_seen;
+    tlstap.midstream = tcp && !event.syn_seen;
     tlstap.encap = event.encap.iter().map(|layer| layer.to_string()).collect();
+    tlstap.quic = event.datagram.as_ref().and_then(|datagram| {
+        let name = crate::tls::quic::version_name;
+        Some(Quic {
+            version: name(datagram.quic_version?),
+            server_version: datagram.quic_server_version.map(name),
+            retry: datagram.quic_retry,
+            version_negotiation: datagram
+                .quic_version_negotiation
+                .as_ref()
+                .map(|versions| versions.iter().map(|&v| name(v)).collect()),
+        })
+    });
     let outcome = match &tls {
         Some(tls) if tls.established => "success",
         Some(_) => "failure",
@@ -675,6 +710,8 @@ fn tls_fields(summary: &HandshakeSummary, raw_fingerprints: bool) -> (Tls, Tlsta
     };
     let tlstap = Tlstap {
         end_reason: "",
+        quic: None,
+        dtls_cookie_exchange: summary.hello_verify,
         cipher_id: server_hello.map(|sh| server_cipher(sh).1),
         version_variant: server_hello.and_then(|sh| sh.version().variant()),
         client: hello

@@ -73,6 +73,13 @@ impl Session {
         }
     }
 
+    /// A session whose handshake travels in QUIC or DTLS.
+    pub fn with_carrier(limits: TlsLimits, carrier: super::fingerprint::Carrier) -> Self {
+        let mut session = Self::new(limits);
+        session.summary.carrier = carrier;
+        session
+    }
+
     pub fn summary(&self) -> &HandshakeSummary {
         &self.summary
     }

@@ -287,6 +287,8 @@ pub struct HandshakeSummary {
     pub hello_retry: bool,
     /// DTLS cookie exchange (HelloVerifyRequest) before the real handshake.
     pub hello_verify: bool,
+    /// What carried the handshake (TCP, QUIC or DTLS), for JA4's first character.
+    pub carrier: super::fingerprint::Carrier,
     /// Group the HelloRetryRequest asked for.
     pub hello_retry_group: Option<u16>,
     pub server_chain: Chain,

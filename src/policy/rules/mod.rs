@@ -99,10 +99,10 @@ pub fn derive(facts: &SessionFacts<'_>, findings: &mut Vec<Finding>) {
         return;
     }
     let ids: Vec<&str> = problems.iter().map(|f| f.id).collect();
-    let ja4 = tls.client_hello.as_ref().map(|hello| {
-        crate::tls::fingerprint::ja4::client(hello, crate::tls::fingerprint::Carrier::Tcp)
-            .fingerprint
-    });
+    let ja4 = tls
+        .client_hello
+        .as_ref()
+        .map(|hello| crate::tls::fingerprint::ja4::client(hello, tls.carrier).fingerprint);
     let finding = Finding {
         id: CLIENT_ACCEPTED_INVALID_CERT.id,
         severity: CLIENT_ACCEPTED_INVALID_CERT.severity,

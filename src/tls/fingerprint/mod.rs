@@ -7,8 +7,9 @@ pub mod ja3;
 pub mod ja4;
 
 /// Where a ClientHello travelled, for JA4's first character.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Carrier {
+    #[default]
     Tcp,
     Quic,
     Dtls,
