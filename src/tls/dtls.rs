@@ -867,11 +867,14 @@ mod tests {
 
     /// UDP payloads of a corpus trace; the first sender is the client.
     fn datagrams(name: &str) -> Vec<(Direction, Vec<u8>)> {
-        let path = format!(
+        datagrams_at(&format!(
             "{}/../shared/corpus/zeek-tls/{name}",
             env!("CARGO_MANIFEST_DIR")
-        );
-        let mut capture = pcap::Capture::from_file(&path).expect("corpus trace is readable");
+        ))
+    }
+
+    fn datagrams_at(path: &str) -> Vec<(Direction, Vec<u8>)> {
+        let mut capture = pcap::Capture::from_file(path).expect("corpus trace is readable");
         let mut client_port = None;
         let mut out = Vec::new();
         while let Ok(packet) = capture.next_packet() {
@@ -1151,6 +1154,89 @@ mod tests {
             parse_server_hello(server_hellos[0], |h| h.cipher.0),
             Some(0x1301)
         );
+    }
+
+    #[test]
+    fn webrtc_stun_datagrams_are_not_dtls_and_the_client_certificate_is_reassembled() {
+        // The STUN side speaks first, so here "ToServer" is the DTLS server.
+        let run = run_trace("webrtc-stun.pcap");
+        assert_eq!(run.not_dtls, 10);
+        let dtls_server = messages(&run.events[0]);
+        let dtls_client = messages(&run.events[1]);
+        let types = |messages: &[&[u8]]| -> Vec<u8> {
+            messages.iter().filter_map(|m| m.first().copied()).collect()
+        };
+        assert_eq!(types(&dtls_server), [2, 11, 12, 13, 14]);
+        assert_eq!(types(&dtls_client), [1, 11, 16, 15]);
+        // Zeek ssl.log: DTLSv10, TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA.
+        assert_eq!(
+            parse_server_hello(dtls_server[0], |h| (h.version.0, h.cipher.0)),
+            Some((DTLS10, 0xc00a))
+        );
+        // Zeek logs a client chain (client_cert_chain_fps, CN=mantis.tokbox.com).
+        let TlsMessageHandshake::Certificate(chain) = parse(dtls_client[1]) else {
+            panic!("client Certificate expected");
+        };
+        assert_eq!(chain.cert_chain.len(), 1);
+        assert_eq!(chain.cert_chain[0].data.len(), 585);
+    }
+
+    #[test]
+    fn openssl_dtls12_with_cookie_exchange_keeps_sni_and_reassembles_the_certificate() {
+        let trace = datagrams_at(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/dtls12-sni-hvr.pcap"
+        ));
+        let run = run(&trace, DtlsLimits::default());
+        let client = messages(&run.events[0]);
+        assert_eq!(client.len(), 3, "two ClientHellos and ClientKeyExchange");
+        for hello in &client[..2] {
+            let TlsMessageHandshake::ClientHello(hello) = parse(hello) else {
+                panic!("ClientHello expected");
+            };
+            assert_eq!(hello.version.0, DTLS12);
+            assert_eq!(hello.ciphers.len(), 2, "0xc02b and the renegotiation SCSV");
+            let extensions =
+                tls_parser::parse_tls_client_hello_extensions(hello.ext.unwrap_or(&[]))
+                    .expect("extensions parse")
+                    .1;
+            let sni = extensions.iter().find_map(|e| match e {
+                tls_parser::TlsExtension::SNI(names) => names.first().map(|n| n.1),
+                _ => None,
+            });
+            assert_eq!(sni, Some(&b"dtls.example"[..]));
+        }
+        assert_eq!(
+            run.events[1].first(),
+            Some(&Owned::HelloVerifyRequest {
+                server_version: DTLS10,
+                cookie_len: 20
+            })
+        );
+        assert!(run.events[0].contains(&Owned::ClientHelloRepeated {
+            message_seq: 1,
+            cookie_len: 20
+        }));
+        let server = messages(&run.events[1]);
+        assert_eq!(parse_server_hello(server[0], |h| h.cipher.0), Some(0xc02b));
+        let TlsMessageHandshake::Certificate(chain) = parse(server[1]) else {
+            panic!("Certificate expected");
+        };
+        assert_eq!(server[1].len(), 4 + 422);
+        assert_eq!(chain.cert_chain.len(), 1);
+        // Application data and close_notify both ways are epoch 1: opaque.
+        let encrypted = |events: &[Owned], wanted: u8| {
+            events
+                .iter()
+                .filter(|e| {
+                    matches!(e, Owned::Record { content_type, encrypted: true, .. } if *content_type == wanted)
+                })
+                .count()
+        };
+        assert_eq!(encrypted(&run.events[0], 23), 1);
+        assert_eq!(encrypted(&run.events[0], 21), 1);
+        assert_eq!(encrypted(&run.events[1], 21), 1);
+        assert!(looks_like_client_hello(&trace[0].1));
     }
 
     #[test]
