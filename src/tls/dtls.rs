@@ -40,6 +40,7 @@ const CONTENT_TLS12_CID: u8 = 25;
 const CONTENT_ACK: u8 = 26;
 
 const HANDSHAKE_CLIENT_HELLO: u8 = 1;
+const HANDSHAKE_SERVER_HELLO: u8 = 2;
 const HANDSHAKE_HELLO_VERIFY_REQUEST: u8 = 3;
 
 /// RFC 6347 §4.1: 2^14 plus the TLS 1.2 ciphertext expansion allowance.
@@ -335,8 +336,10 @@ fn copy_range(body: &mut [u8], range: std::ops::Range<usize>, offset: usize, fra
 #[derive(Debug)]
 pub struct DtlsStream {
     limits: DtlsLimits,
-    /// The next `message_seq` to deliver; set by the first handshake fragment
-    /// seen, since a capture may start after the first flight.
+    /// The next `message_seq` to deliver. Set by the first hello seen
+    /// (ClientHello, ServerHello or HelloVerifyRequest open a side's first
+    /// flight), not by the first fragment: that may be a reordered later
+    /// message, and a capture may start after the cookie exchange (seq 1).
     next_seq: Option<u32>,
     pending: Vec<Pending>,
     buffered: usize,
@@ -525,8 +528,15 @@ impl DtlsStream {
         out: &mut dyn FnMut(DtlsEvent<'_>),
     ) {
         let seq = message.message_seq();
-        let next = *self.next_seq.get_or_insert(u32::from(seq));
-        if u32::from(seq) < next {
+        if self.next_seq.is_none()
+            && matches!(
+                message.msg_type(),
+                HANDSHAKE_CLIENT_HELLO | HANDSHAKE_SERVER_HELLO | HANDSHAKE_HELLO_VERIFY_REQUEST
+            )
+        {
+            self.start_at(seq, counters);
+        }
+        if self.next_seq.is_some_and(|next| u32::from(seq) < next) {
             counters.fragments_duplicate += 1;
             return;
         }
@@ -543,10 +553,14 @@ impl DtlsStream {
             return;
         }
         let held = self.pending.iter().position(|p| p.message_seq == seq);
-        if held.is_none() && u32::from(seq) == next && offset == 0 && fragment.len() == length {
+        if held.is_none()
+            && self.next_seq == Some(u32::from(seq))
+            && offset == 0
+            && fragment.len() == length
+        {
             // The common case: a whole message, in order. No buffering.
             self.deliver(version, seq, message.msg_type(), fragment, counters, out);
-            self.next_seq = Some(next + 1);
+            self.next_seq = Some(u32::from(seq) + 1);
             self.drain_ready(version, counters, out);
             return;
         }
@@ -585,6 +599,15 @@ impl DtlsStream {
         }
         pending.fragments += 1;
         self.drain_ready(version, counters, out);
+    }
+
+    /// Starts delivery at `seq`; held messages older than that are stale.
+    fn start_at(&mut self, seq: u16, counters: &mut DtlsCounters) {
+        self.next_seq = Some(u32::from(seq));
+        let before = self.pending.len();
+        self.pending.retain(|p| p.message_seq >= seq);
+        counters.fragments_duplicate += (before - self.pending.len()) as u64;
+        self.buffered = self.pending.iter().map(|p| p.body.len()).sum();
     }
 
     /// Delivers held messages while the next one in sequence is complete.
@@ -696,7 +719,7 @@ pub fn parse_server_hello<R>(
     let (&msg_type, rest) = message.split_first()?;
     let length = rest.get(..3)?;
     let body = rest.get(3..)?;
-    if msg_type != 2 || read_u24(length) != body.len() {
+    if msg_type != HANDSHAKE_SERVER_HELLO || read_u24(length) != body.len() {
         return None;
     }
     let mut dtls = Vec::with_capacity(field::HEADER_LENGTH + body.len());
@@ -1308,13 +1331,13 @@ mod tests {
     fn out_of_order_messages_are_delivered_in_message_seq_order() {
         let mut stream = DtlsStream::new(DtlsLimits::default());
         let mut counters = DtlsCounters::default();
-        // Seq 0 is a ServerHelloDone stand-in; the first datagram seen starts the count.
+        // A bodiless ServerHello stand-in: a hello sets where delivery starts.
         let (_, first) = feed(
             &mut stream,
-            &record(22, 0, &fragment(14, 0, 0, 0, &[])),
+            &record(22, 0, &fragment(2, 0, 0, 0, &[])),
             &mut counters,
         );
-        assert_eq!(first, [handshake(vec![14, 0, 0, 0])]);
+        assert_eq!(first, [handshake(vec![2, 0, 0, 0])]);
         let (_, held) = feed(
             &mut stream,
             &record(22, 0, &fragment(11, 2, 2, 0, b"cc")),
@@ -1340,6 +1363,42 @@ mod tests {
     }
 
     #[test]
+    fn messages_before_the_first_hello_wait_for_it() {
+        // The capture missed the HelloVerifyRequest (seq 0), and the Certificate
+        // (seq 2) overtook the ServerHello (seq 1).
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        let (_, early) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(11, 1, 2, 0, b"c")),
+            &mut counters,
+        );
+        assert!(early.is_empty());
+        // A stale message from before the hello is dropped when the hello arrives.
+        let (_, stale) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(12, 1, 0, 0, b"z")),
+            &mut counters,
+        );
+        assert!(stale.is_empty());
+        assert_eq!(stream.buffered_bytes(), 2);
+        let (_, both) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(2, 1, 1, 0, b"s")),
+            &mut counters,
+        );
+        assert_eq!(
+            both,
+            [
+                handshake(vec![2, 0, 0, 1, b's']),
+                handshake(vec![11, 0, 0, 1, b'c'])
+            ]
+        );
+        assert_eq!(counters.fragments_duplicate, 1);
+        assert_eq!(stream.buffered_bytes(), 0);
+    }
+
+    #[test]
     fn retransmitted_message_is_delivered_once() {
         let mut stream = DtlsStream::new(DtlsLimits::default());
         let mut counters = DtlsCounters::default();
@@ -1356,12 +1415,12 @@ mod tests {
     fn overlapping_fragments_keep_the_first_copy() {
         let mut stream = DtlsStream::new(DtlsLimits::default());
         let mut counters = DtlsCounters::default();
-        let mut body = fragment(11, 8, 0, 0, b"AAAAA");
-        body.extend_from_slice(&fragment(11, 8, 0, 3, b"BBBBB"));
+        let mut body = fragment(2, 8, 0, 0, b"AAAAA");
+        body.extend_from_slice(&fragment(2, 8, 0, 3, b"BBBBB"));
         let (_, events) = feed(&mut stream, &record(22, 0, &body), &mut counters);
         assert_eq!(
             events,
-            [handshake([&[11, 0, 0, 8][..], b"AAAAABBB"].concat())]
+            [handshake([&[2, 0, 0, 8][..], b"AAAAABBB"].concat())]
         );
         assert_eq!(counters.fragments_received, 2);
     }
@@ -1669,7 +1728,7 @@ mod tests {
                 points.dedup();
                 let mut pieces: Vec<Vec<u8>> = points
                     .windows(2)
-                    .map(|w| fragment(11, message.len(), 0, w[0], &message[w[0]..w[1]]))
+                    .map(|w| fragment(2, message.len(), 0, w[0], &message[w[0]..w[1]]))
                     .collect();
                 // Repeat the first piece and shuffle deterministically.
                 pieces.push(pieces[0].clone());
@@ -1684,7 +1743,7 @@ mod tests {
                     let (_, events) = feed(&mut stream, &record(22, 0, piece), &mut counters);
                     delivered.extend(events);
                 }
-                let mut expected = vec![11, 0, (message.len() >> 8) as u8, message.len() as u8];
+                let mut expected = vec![2, 0, (message.len() >> 8) as u8, message.len() as u8];
                 expected.extend_from_slice(&message);
                 prop_assert_eq!(delivered, vec![handshake(expected)]);
                 prop_assert_eq!(stream.buffered_bytes(), 0);
