@@ -15,8 +15,14 @@
 //!   encrypted records, so the consumer can count CCS, Finished and application
 //!   data per direction.
 //!
+//! Two DTLS details reach the consumer: versions stay DTLS values (0xfeff,
+//! 0xfefd; [`to_tls_version`] maps them for code that expects major version 3),
+//! and tls-parser's TLS ServerHello parser rejects DTLS versions, so ServerHellos
+//! are read with [`parse_server_hello`]. ClientHellos parse as TLS unchanged.
+//!
 //! Bounds: [`DtlsLimits`]; everything beyond a cap is dropped and counted in
-//! [`DtlsCounters`]. Every byte is attacker-controlled: no accessor here panics.
+//! [`DtlsCounters`], and [`DtlsStream::is_truncated`] says the handshake will not
+//! complete. Every byte is attacker-controlled: no accessor here panics.
 
 use tls_parser::parse_dtls_record_header;
 
@@ -391,15 +397,15 @@ impl DtlsStream {
         while let Some(&head) = rest.first() {
             // RFC 9147 §4.1 demultiplexing: 0b001xxxxx is a unified header.
             if head & 0xe0 == 0x20 {
-                counters.records_parsed += 1;
-                counters.records_encrypted += 1;
-                counters.records_unified_header += 1;
                 match unified_record_length(rest) {
                     UnifiedLength::Record { total, header } => {
                         let Some(record) = rest.get(..total) else {
                             counters.records_malformed += 1;
                             return true;
                         };
+                        counters.records_parsed += 1;
+                        counters.records_encrypted += 1;
+                        counters.records_unified_header += 1;
                         out(DtlsEvent::Record {
                             content_type: CONTENT_APPLICATION_DATA,
                             version: UNIFIED_HEADER_VERSION,
@@ -411,6 +417,9 @@ impl DtlsStream {
                     UnifiedLength::ConnectionId => {
                         // The CID length was negotiated, not sent: the record
                         // (and any after it) cannot be framed. Report it once.
+                        counters.records_parsed += 1;
+                        counters.records_encrypted += 1;
+                        counters.records_unified_header += 1;
                         out(DtlsEvent::Record {
                             content_type: CONTENT_APPLICATION_DATA,
                             version: UNIFIED_HEADER_VERSION,
@@ -445,6 +454,23 @@ impl DtlsStream {
                 }
             };
             first = false;
+            let content_type = header.content_type.0;
+            let version = header.version.0;
+            if content_type == CONTENT_TLS12_CID {
+                // RFC 9146 §4: the CID sits between sequence number and length,
+                // with a negotiated size, so the length we read is not this
+                // record's and nothing after it can be framed.
+                counters.records_parsed += 1;
+                counters.records_encrypted += 1;
+                counters.records_connection_id_unparsed += 1;
+                out(DtlsEvent::Record {
+                    content_type: CONTENT_APPLICATION_DATA,
+                    version,
+                    body: &[],
+                    encrypted: true,
+                });
+                return true;
+            }
             let length = usize::from(header.length);
             let Some(body) = rest.get(RecordView::LENGTH..RecordView::LENGTH + length) else {
                 counters.records_malformed += 1;
@@ -456,21 +482,6 @@ impl DtlsStream {
             }
             rest = rest.get(RecordView::LENGTH + length..).unwrap_or_default();
             counters.records_parsed += 1;
-            let content_type = header.content_type.0;
-            let version = header.version.0;
-            if content_type == CONTENT_TLS12_CID {
-                // RFC 9146 §4: the CID sits between sequence number and length,
-                // with a negotiated size; the header we read is not this record's.
-                counters.records_encrypted += 1;
-                counters.records_connection_id_unparsed += 1;
-                out(DtlsEvent::Record {
-                    content_type: CONTENT_APPLICATION_DATA,
-                    version,
-                    body: &[],
-                    encrypted: true,
-                });
-                return true;
-            }
             if header.epoch > 0 {
                 counters.records_encrypted += 1;
                 out(DtlsEvent::Record {
@@ -1587,6 +1598,30 @@ mod tests {
             assert!(!feed(&mut stream, datagram, &mut counters).0);
         }
         assert_eq!(counters.records_parsed, 0);
+    }
+
+    #[test]
+    fn dtls12_connection_id_record_is_counted_not_framed() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        // type 25, version, epoch 1, sequence, then a 4-byte CID "cid!" where a
+        // plain record has its length: read as a length it would overrun.
+        let mut datagram = vec![25, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 7];
+        datagram.extend_from_slice(b"cid!");
+        datagram.extend_from_slice(&[0, 3, 1, 2, 3]);
+        let (dtls, events) = feed(&mut stream, &datagram, &mut counters);
+        assert!(dtls);
+        assert_eq!(
+            events,
+            [Owned::Record {
+                content_type: 23,
+                version: DTLS12,
+                body: vec![],
+                encrypted: true
+            }]
+        );
+        assert_eq!(counters.records_connection_id_unparsed, 1);
+        assert_eq!(counters.records_malformed, 0);
     }
 
     #[test]
