@@ -15,8 +15,14 @@
 //!   encrypted records, so the consumer can count CCS, Finished and application
 //!   data per direction.
 //!
+//! Two DTLS details reach the consumer: versions stay DTLS values (0xfeff,
+//! 0xfefd; [`to_tls_version`] maps them for code that expects major version 3),
+//! and tls-parser's TLS ServerHello parser rejects DTLS versions, so ServerHellos
+//! are read with [`parse_server_hello`]. ClientHellos parse as TLS unchanged.
+//!
 //! Bounds: [`DtlsLimits`]; everything beyond a cap is dropped and counted in
-//! [`DtlsCounters`]. Every byte is attacker-controlled: no accessor here panics.
+//! [`DtlsCounters`], and [`DtlsStream::is_truncated`] says the handshake will not
+//! complete. Every byte is attacker-controlled: no accessor here panics.
 
 use tls_parser::parse_dtls_record_header;
 
@@ -40,6 +46,7 @@ const CONTENT_TLS12_CID: u8 = 25;
 const CONTENT_ACK: u8 = 26;
 
 const HANDSHAKE_CLIENT_HELLO: u8 = 1;
+const HANDSHAKE_SERVER_HELLO: u8 = 2;
 const HANDSHAKE_HELLO_VERIFY_REQUEST: u8 = 3;
 
 /// RFC 6347 §4.1: 2^14 plus the TLS 1.2 ciphertext expansion allowance.
@@ -335,12 +342,16 @@ fn copy_range(body: &mut [u8], range: std::ops::Range<usize>, offset: usize, fra
 #[derive(Debug)]
 pub struct DtlsStream {
     limits: DtlsLimits,
-    /// The next `message_seq` to deliver; set by the first handshake fragment
-    /// seen, since a capture may start after the first flight.
+    /// The next `message_seq` to deliver. Set by the first hello seen
+    /// (ClientHello, ServerHello or HelloVerifyRequest open a side's first
+    /// flight), not by the first fragment: that may be a reordered later
+    /// message, and a capture may start after the cookie exchange (seq 1).
     next_seq: Option<u32>,
     pending: Vec<Pending>,
     buffered: usize,
     client_hellos: u32,
+    /// A message was dropped at a cap: the handshake will not complete here.
+    truncated: bool,
     /// Holds a message while it is rewritten to TLS form.
     scratch: Vec<u8>,
 }
@@ -353,6 +364,7 @@ impl DtlsStream {
             pending: Vec::new(),
             buffered: 0,
             client_hellos: 0,
+            truncated: false,
             scratch: Vec::new(),
         }
     }
@@ -361,6 +373,13 @@ impl DtlsStream {
     /// `max_buffered_bytes`.
     pub fn buffered_bytes(&self) -> usize {
         self.buffered
+    }
+
+    /// Whether a handshake message was dropped at a cap (too long, too many
+    /// held, too many bytes held, too fragmented). Messages after it wait for it
+    /// and never arrive, so the consumer should report the session truncated.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
     }
 
     /// Splits one UDP payload into records and reports them through `out`.
@@ -378,15 +397,15 @@ impl DtlsStream {
         while let Some(&head) = rest.first() {
             // RFC 9147 §4.1 demultiplexing: 0b001xxxxx is a unified header.
             if head & 0xe0 == 0x20 {
-                counters.records_parsed += 1;
-                counters.records_encrypted += 1;
-                counters.records_unified_header += 1;
                 match unified_record_length(rest) {
                     UnifiedLength::Record { total, header } => {
                         let Some(record) = rest.get(..total) else {
                             counters.records_malformed += 1;
                             return true;
                         };
+                        counters.records_parsed += 1;
+                        counters.records_encrypted += 1;
+                        counters.records_unified_header += 1;
                         out(DtlsEvent::Record {
                             content_type: CONTENT_APPLICATION_DATA,
                             version: UNIFIED_HEADER_VERSION,
@@ -398,6 +417,9 @@ impl DtlsStream {
                     UnifiedLength::ConnectionId => {
                         // The CID length was negotiated, not sent: the record
                         // (and any after it) cannot be framed. Report it once.
+                        counters.records_parsed += 1;
+                        counters.records_encrypted += 1;
+                        counters.records_unified_header += 1;
                         out(DtlsEvent::Record {
                             content_type: CONTENT_APPLICATION_DATA,
                             version: UNIFIED_HEADER_VERSION,
@@ -432,6 +454,23 @@ impl DtlsStream {
                 }
             };
             first = false;
+            let content_type = header.content_type.0;
+            let version = header.version.0;
+            if content_type == CONTENT_TLS12_CID {
+                // RFC 9146 §4: the CID sits between sequence number and length,
+                // with a negotiated size, so the length we read is not this
+                // record's and nothing after it can be framed.
+                counters.records_parsed += 1;
+                counters.records_encrypted += 1;
+                counters.records_connection_id_unparsed += 1;
+                out(DtlsEvent::Record {
+                    content_type: CONTENT_APPLICATION_DATA,
+                    version,
+                    body: &[],
+                    encrypted: true,
+                });
+                return true;
+            }
             let length = usize::from(header.length);
             let Some(body) = rest.get(RecordView::LENGTH..RecordView::LENGTH + length) else {
                 counters.records_malformed += 1;
@@ -443,21 +482,6 @@ impl DtlsStream {
             }
             rest = rest.get(RecordView::LENGTH + length..).unwrap_or_default();
             counters.records_parsed += 1;
-            let content_type = header.content_type.0;
-            let version = header.version.0;
-            if content_type == CONTENT_TLS12_CID {
-                // RFC 9146 §4: the CID sits between sequence number and length,
-                // with a negotiated size; the header we read is not this record's.
-                counters.records_encrypted += 1;
-                counters.records_connection_id_unparsed += 1;
-                out(DtlsEvent::Record {
-                    content_type: CONTENT_APPLICATION_DATA,
-                    version,
-                    body: &[],
-                    encrypted: true,
-                });
-                return true;
-            }
             if header.epoch > 0 {
                 counters.records_encrypted += 1;
                 out(DtlsEvent::Record {
@@ -515,8 +539,15 @@ impl DtlsStream {
         out: &mut dyn FnMut(DtlsEvent<'_>),
     ) {
         let seq = message.message_seq();
-        let next = *self.next_seq.get_or_insert(u32::from(seq));
-        if u32::from(seq) < next {
+        if self.next_seq.is_none()
+            && matches!(
+                message.msg_type(),
+                HANDSHAKE_CLIENT_HELLO | HANDSHAKE_SERVER_HELLO | HANDSHAKE_HELLO_VERIFY_REQUEST
+            )
+        {
+            self.start_at(seq, counters);
+        }
+        if self.next_seq.is_some_and(|next| u32::from(seq) < next) {
             counters.fragments_duplicate += 1;
             return;
         }
@@ -525,6 +556,7 @@ impl DtlsStream {
         let offset = message.fragment_offset();
         if length > self.limits.max_message_length {
             counters.messages_too_long += 1;
+            self.truncated = true;
             return;
         }
         if offset.saturating_add(fragment.len()) > length {
@@ -532,10 +564,14 @@ impl DtlsStream {
             return;
         }
         let held = self.pending.iter().position(|p| p.message_seq == seq);
-        if held.is_none() && u32::from(seq) == next && offset == 0 && fragment.len() == length {
+        if held.is_none()
+            && self.next_seq == Some(u32::from(seq))
+            && offset == 0
+            && fragment.len() == length
+        {
             // The common case: a whole message, in order. No buffering.
             self.deliver(version, seq, message.msg_type(), fragment, counters, out);
-            self.next_seq = Some(next + 1);
+            self.next_seq = Some(u32::from(seq) + 1);
             self.drain_ready(version, counters, out);
             return;
         }
@@ -546,6 +582,7 @@ impl DtlsStream {
                     || self.buffered + length > self.limits.max_buffered_bytes
                 {
                     counters.fragments_dropped_over_cap += 1;
+                    self.truncated = true;
                     return;
                 }
                 self.buffered += length;
@@ -568,10 +605,20 @@ impl DtlsStream {
         }
         if !pending.insert(offset, fragment, self.limits.max_fragments_per_message) {
             counters.fragments_dropped_over_cap += 1;
+            self.truncated = true;
             return;
         }
         pending.fragments += 1;
         self.drain_ready(version, counters, out);
+    }
+
+    /// Starts delivery at `seq`; held messages older than that are stale.
+    fn start_at(&mut self, seq: u16, counters: &mut DtlsCounters) {
+        self.next_seq = Some(u32::from(seq));
+        let before = self.pending.len();
+        self.pending.retain(|p| p.message_seq >= seq);
+        counters.fragments_duplicate += (before - self.pending.len()) as u64;
+        self.buffered = self.pending.iter().map(|p| p.body.len()).sum();
     }
 
     /// Delivers held messages while the next one in sequence is complete.
@@ -683,7 +730,7 @@ pub fn parse_server_hello<R>(
     let (&msg_type, rest) = message.split_first()?;
     let length = rest.get(..3)?;
     let body = rest.get(3..)?;
-    if msg_type != 2 || read_u24(length) != body.len() {
+    if msg_type != HANDSHAKE_SERVER_HELLO || read_u24(length) != body.len() {
         return None;
     }
     let mut dtls = Vec::with_capacity(field::HEADER_LENGTH + body.len());
@@ -785,6 +832,11 @@ impl DtlsConnection {
         }
     }
 
+    /// Whether either direction dropped a handshake message at a cap.
+    pub fn is_truncated(&self) -> bool {
+        self.streams.iter().any(DtlsStream::is_truncated)
+    }
+
     /// Bytes held across both directions.
     pub fn buffered_bytes(&self) -> usize {
         self.streams.iter().map(DtlsStream::buffered_bytes).sum()
@@ -849,11 +901,14 @@ mod tests {
 
     /// UDP payloads of a corpus trace; the first sender is the client.
     fn datagrams(name: &str) -> Vec<(Direction, Vec<u8>)> {
-        let path = format!(
+        datagrams_at(&format!(
             "{}/../shared/corpus/zeek-tls/{name}",
             env!("CARGO_MANIFEST_DIR")
-        );
-        let mut capture = pcap::Capture::from_file(&path).expect("corpus trace is readable");
+        ))
+    }
+
+    fn datagrams_at(path: &str) -> Vec<(Direction, Vec<u8>)> {
+        let mut capture = pcap::Capture::from_file(path).expect("corpus trace is readable");
         let mut client_port = None;
         let mut out = Vec::new();
         while let Ok(packet) = capture.next_packet() {
@@ -1136,6 +1191,89 @@ mod tests {
     }
 
     #[test]
+    fn webrtc_stun_datagrams_are_not_dtls_and_the_client_certificate_is_reassembled() {
+        // The STUN side speaks first, so here "ToServer" is the DTLS server.
+        let run = run_trace("webrtc-stun.pcap");
+        assert_eq!(run.not_dtls, 10);
+        let dtls_server = messages(&run.events[0]);
+        let dtls_client = messages(&run.events[1]);
+        let types = |messages: &[&[u8]]| -> Vec<u8> {
+            messages.iter().filter_map(|m| m.first().copied()).collect()
+        };
+        assert_eq!(types(&dtls_server), [2, 11, 12, 13, 14]);
+        assert_eq!(types(&dtls_client), [1, 11, 16, 15]);
+        // Zeek ssl.log: DTLSv10, TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA.
+        assert_eq!(
+            parse_server_hello(dtls_server[0], |h| (h.version.0, h.cipher.0)),
+            Some((DTLS10, 0xc00a))
+        );
+        // Zeek logs a client chain (client_cert_chain_fps, CN=mantis.tokbox.com).
+        let TlsMessageHandshake::Certificate(chain) = parse(dtls_client[1]) else {
+            panic!("client Certificate expected");
+        };
+        assert_eq!(chain.cert_chain.len(), 1);
+        assert_eq!(chain.cert_chain[0].data.len(), 585);
+    }
+
+    #[test]
+    fn openssl_dtls12_with_cookie_exchange_keeps_sni_and_reassembles_the_certificate() {
+        let trace = datagrams_at(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/dtls12-sni-hvr.pcap"
+        ));
+        let run = run(&trace, DtlsLimits::default());
+        let client = messages(&run.events[0]);
+        assert_eq!(client.len(), 3, "two ClientHellos and ClientKeyExchange");
+        for hello in &client[..2] {
+            let TlsMessageHandshake::ClientHello(hello) = parse(hello) else {
+                panic!("ClientHello expected");
+            };
+            assert_eq!(hello.version.0, DTLS12);
+            assert_eq!(hello.ciphers.len(), 2, "0xc02b and the renegotiation SCSV");
+            let extensions =
+                tls_parser::parse_tls_client_hello_extensions(hello.ext.unwrap_or(&[]))
+                    .expect("extensions parse")
+                    .1;
+            let sni = extensions.iter().find_map(|e| match e {
+                tls_parser::TlsExtension::SNI(names) => names.first().map(|n| n.1),
+                _ => None,
+            });
+            assert_eq!(sni, Some(&b"dtls.example"[..]));
+        }
+        assert_eq!(
+            run.events[1].first(),
+            Some(&Owned::HelloVerifyRequest {
+                server_version: DTLS10,
+                cookie_len: 20
+            })
+        );
+        assert!(run.events[0].contains(&Owned::ClientHelloRepeated {
+            message_seq: 1,
+            cookie_len: 20
+        }));
+        let server = messages(&run.events[1]);
+        assert_eq!(parse_server_hello(server[0], |h| h.cipher.0), Some(0xc02b));
+        let TlsMessageHandshake::Certificate(chain) = parse(server[1]) else {
+            panic!("Certificate expected");
+        };
+        assert_eq!(server[1].len(), 4 + 422);
+        assert_eq!(chain.cert_chain.len(), 1);
+        // Application data and close_notify both ways are epoch 1: opaque.
+        let encrypted = |events: &[Owned], wanted: u8| {
+            events
+                .iter()
+                .filter(|e| {
+                    matches!(e, Owned::Record { content_type, encrypted: true, .. } if *content_type == wanted)
+                })
+                .count()
+        };
+        assert_eq!(encrypted(&run.events[0], 23), 1);
+        assert_eq!(encrypted(&run.events[0], 21), 1);
+        assert_eq!(encrypted(&run.events[1], 21), 1);
+        assert!(looks_like_client_hello(&trace[0].1));
+    }
+
+    #[test]
     fn first_datagram_content_test() {
         let trace = datagrams("dtls1_2.pcap");
         assert!(looks_like_client_hello(&trace[0].1));
@@ -1158,5 +1296,493 @@ mod tests {
         assert_eq!(to_tls_version(0xfefd), Some(0x0303));
         assert_eq!(to_tls_version(0xfefc), Some(0x0304));
         assert_eq!(to_tls_version(0x0100), None);
+    }
+
+    /// A DTLS 1.2 record: type, version, epoch, 48-bit sequence 0, length, body.
+    fn record(content_type: u8, epoch: u16, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![content_type, 0xfe, 0xfd];
+        out.extend_from_slice(&epoch.to_be_bytes());
+        out.extend_from_slice(&[0; 6]);
+        out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// A DTLS handshake fragment: type, length, message_seq, offset, fragment length, bytes.
+    fn fragment(msg_type: u8, length: usize, seq: u16, offset: usize, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![msg_type];
+        out.extend_from_slice(&(length as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(&(offset as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes()[1..]);
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    fn feed(
+        stream: &mut DtlsStream,
+        datagram: &[u8],
+        counters: &mut DtlsCounters,
+    ) -> (bool, Vec<Owned>) {
+        let mut events = Vec::new();
+        let dtls = stream.on_datagram(datagram, counters, &mut |e| events.push(e.into()));
+        (dtls, events)
+    }
+
+    fn handshake(body: Vec<u8>) -> Owned {
+        Owned::Record {
+            content_type: CONTENT_HANDSHAKE,
+            version: DTLS12,
+            body,
+            encrypted: false,
+        }
+    }
+
+    #[test]
+    fn out_of_order_messages_are_delivered_in_message_seq_order() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        // A bodiless ServerHello stand-in: a hello sets where delivery starts.
+        let (_, first) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(2, 0, 0, 0, &[])),
+            &mut counters,
+        );
+        assert_eq!(first, [handshake(vec![2, 0, 0, 0])]);
+        let (_, held) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(11, 2, 2, 0, b"cc")),
+            &mut counters,
+        );
+        assert!(held.is_empty());
+        assert_eq!(stream.buffered_bytes(), 2);
+        let (_, both) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(12, 1, 1, 0, b"b")),
+            &mut counters,
+        );
+        assert_eq!(
+            both,
+            [
+                handshake(vec![12, 0, 0, 1, b'b']),
+                handshake(vec![11, 0, 0, 2, b'c', b'c'])
+            ]
+        );
+        assert_eq!(stream.buffered_bytes(), 0);
+        assert_eq!(counters.messages_delivered, 3);
+        assert_eq!(counters.messages_reassembled, 1);
+    }
+
+    #[test]
+    fn messages_before_the_first_hello_wait_for_it() {
+        // The capture missed the HelloVerifyRequest (seq 0), and the Certificate
+        // (seq 2) overtook the ServerHello (seq 1).
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        let (_, early) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(11, 1, 2, 0, b"c")),
+            &mut counters,
+        );
+        assert!(early.is_empty());
+        // A stale message from before the hello is dropped when the hello arrives.
+        let (_, stale) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(12, 1, 0, 0, b"z")),
+            &mut counters,
+        );
+        assert!(stale.is_empty());
+        assert_eq!(stream.buffered_bytes(), 2);
+        let (_, both) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(2, 1, 1, 0, b"s")),
+            &mut counters,
+        );
+        assert_eq!(
+            both,
+            [
+                handshake(vec![2, 0, 0, 1, b's']),
+                handshake(vec![11, 0, 0, 1, b'c'])
+            ]
+        );
+        assert_eq!(counters.fragments_duplicate, 1);
+        assert_eq!(stream.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn retransmitted_message_is_delivered_once() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        let datagram = record(22, 0, &fragment(2, 3, 0, 0, b"abc"));
+        let (_, first) = feed(&mut stream, &datagram, &mut counters);
+        let (_, again) = feed(&mut stream, &datagram, &mut counters);
+        assert_eq!(first, [handshake(vec![2, 0, 0, 3, b'a', b'b', b'c'])]);
+        assert!(again.is_empty());
+        assert_eq!(counters.fragments_duplicate, 1);
+        assert_eq!(counters.messages_delivered, 1);
+    }
+
+    #[test]
+    fn overlapping_fragments_keep_the_first_copy() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        let mut body = fragment(2, 8, 0, 0, b"AAAAA");
+        body.extend_from_slice(&fragment(2, 8, 0, 3, b"BBBBB"));
+        let (_, events) = feed(&mut stream, &record(22, 0, &body), &mut counters);
+        assert_eq!(
+            events,
+            [handshake([&[2, 0, 0, 8][..], b"AAAAABBB"].concat())]
+        );
+        assert_eq!(counters.fragments_received, 2);
+    }
+
+    #[test]
+    fn fragment_disagreeing_with_its_message_is_counted() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        let mut body = fragment(11, 8, 0, 0, b"AAAA");
+        body.extend_from_slice(&fragment(11, 9, 0, 4, b"BBBB")); // other length
+        body.extend_from_slice(&fragment(12, 8, 0, 4, b"BBBB")); // other type
+        body.extend_from_slice(&fragment(11, 8, 0, 6, b"BBBB")); // overruns
+        let (_, events) = feed(&mut stream, &record(22, 0, &body), &mut counters);
+        assert!(events.is_empty());
+        assert_eq!(counters.fragments_malformed, 3);
+        assert_eq!(stream.buffered_bytes(), 8);
+    }
+
+    #[test]
+    fn pending_message_cap_drops_and_counts() {
+        let limits = DtlsLimits {
+            max_pending_messages: 2,
+            ..DtlsLimits::default()
+        };
+        let mut stream = DtlsStream::new(limits);
+        let mut counters = DtlsCounters::default();
+        let mut body = fragment(2, 4, 0, 0, b"ab"); // held: incomplete
+        body.extend_from_slice(&fragment(11, 1, 1, 0, b"x")); // held: out of order
+        body.extend_from_slice(&fragment(12, 1, 2, 0, b"y")); // over the cap
+        let (_, events) = feed(&mut stream, &record(22, 0, &body), &mut counters);
+        assert!(events.is_empty());
+        assert_eq!(counters.fragments_dropped_over_cap, 1);
+        assert!(stream.is_truncated());
+        // Completing seq 0 releases seq 1; seq 2 was dropped and is not invented.
+        let (_, events) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(2, 4, 0, 2, b"cd")),
+            &mut counters,
+        );
+        assert_eq!(
+            events,
+            [
+                handshake(vec![2, 0, 0, 4, b'a', b'b', b'c', b'd']),
+                handshake(vec![11, 0, 0, 1, b'x'])
+            ]
+        );
+    }
+
+    #[test]
+    fn buffered_bytes_cap_drops_and_counts() {
+        let limits = DtlsLimits {
+            max_buffered_bytes: 100,
+            ..DtlsLimits::default()
+        };
+        let mut stream = DtlsStream::new(limits);
+        let mut counters = DtlsCounters::default();
+        let mut body = fragment(11, 80, 0, 0, b"a");
+        body.extend_from_slice(&fragment(12, 40, 1, 0, b"b"));
+        feed(&mut stream, &record(22, 0, &body), &mut counters);
+        assert_eq!(stream.buffered_bytes(), 80);
+        assert_eq!(counters.fragments_dropped_over_cap, 1);
+        assert!(stream.is_truncated());
+    }
+
+    #[test]
+    fn message_longer_than_cap_is_dropped_and_counted() {
+        let limits = DtlsLimits {
+            max_message_length: 100,
+            ..DtlsLimits::default()
+        };
+        let mut stream = DtlsStream::new(limits);
+        let mut counters = DtlsCounters::default();
+        let (_, events) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(11, 101, 0, 0, b"a")),
+            &mut counters,
+        );
+        assert!(events.is_empty());
+        assert_eq!(counters.messages_too_long, 1);
+        assert_eq!(stream.buffered_bytes(), 0);
+        assert!(stream.is_truncated());
+    }
+
+    #[test]
+    fn too_many_holes_in_one_message_drops_and_counts() {
+        let limits = DtlsLimits {
+            max_fragments_per_message: 2,
+            ..DtlsLimits::default()
+        };
+        let mut stream = DtlsStream::new(limits);
+        let mut counters = DtlsCounters::default();
+        let mut body = fragment(11, 9, 0, 0, b"a");
+        body.extend_from_slice(&fragment(11, 9, 0, 3, b"b"));
+        body.extend_from_slice(&fragment(11, 9, 0, 6, b"c")); // a third disjoint range
+        body.extend_from_slice(&fragment(11, 9, 0, 1, b"a")); // touches the first: merges
+        feed(&mut stream, &record(22, 0, &body), &mut counters);
+        assert_eq!(counters.fragments_dropped_over_cap, 1);
+        assert_eq!(counters.fragments_received, 4);
+    }
+
+    #[test]
+    fn dtls_client_hello_cookie_is_removed() {
+        // client_version, random, session_id<1>, cookie<3>, cipher_suites<2>, compression<1>.
+        let mut dtls = vec![0xfe, 0xfd];
+        dtls.extend_from_slice(&[7; 32]);
+        dtls.extend_from_slice(&[1, 0xaa]);
+        dtls.extend_from_slice(&[3, 0xc0, 0x0c, 0x1e]);
+        dtls.extend_from_slice(&[0, 2, 0xc0, 0x2b, 1, 0]);
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        let (_, events) = feed(
+            &mut stream,
+            &record(22, 0, &fragment(1, dtls.len(), 0, 0, &dtls)),
+            &mut counters,
+        );
+        let mut tls = vec![1, 0, 0, 42, 0xfe, 0xfd];
+        tls.extend_from_slice(&[7; 32]);
+        tls.extend_from_slice(&[1, 0xaa, 0, 2, 0xc0, 0x2b, 1, 0]);
+        assert_eq!(events, [handshake(tls.clone())]);
+        let TlsMessageHandshake::ClientHello(hello) = parse(&tls) else {
+            panic!("ClientHello expected");
+        };
+        assert_eq!(hello.session_id, Some(&[0xaa][..]));
+        assert_eq!(
+            hello.ciphers.iter().map(|c| c.0).collect::<Vec<_>>(),
+            [0xc02b]
+        );
+    }
+
+    #[test]
+    fn ack_records_are_skipped_and_counted() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        let mut datagram = record(26, 0, &[0, 0]);
+        datagram.extend_from_slice(&record(21, 0, &[2, 40]));
+        let (dtls, events) = feed(&mut stream, &datagram, &mut counters);
+        assert!(dtls);
+        assert_eq!(counters.records_ack_skipped, 1);
+        assert_eq!(
+            events,
+            [Owned::Record {
+                content_type: 21,
+                version: DTLS12,
+                body: vec![2, 40],
+                encrypted: false
+            }]
+        );
+    }
+
+    #[test]
+    fn datagrams_that_are_not_dtls_are_rejected() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        // A TLS record, a STUN binding request, and DTLS's type with a TLS version.
+        for datagram in [
+            &[0x16, 0x03, 0x01, 0x00, 0x01, 0x01][..],
+            &[0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42],
+            &record(22, 0, &[])
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| if i == 1 { 0x03 } else { b })
+                .collect::<Vec<_>>(),
+        ] {
+            assert!(!feed(&mut stream, datagram, &mut counters).0);
+        }
+        assert_eq!(counters.records_parsed, 0);
+    }
+
+    #[test]
+    fn dtls12_connection_id_record_is_counted_not_framed() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        // type 25, version, epoch 1, sequence, then a 4-byte CID "cid!" where a
+        // plain record has its length: read as a length it would overrun.
+        let mut datagram = vec![25, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 7];
+        datagram.extend_from_slice(b"cid!");
+        datagram.extend_from_slice(&[0, 3, 1, 2, 3]);
+        let (dtls, events) = feed(&mut stream, &datagram, &mut counters);
+        assert!(dtls);
+        assert_eq!(
+            events,
+            [Owned::Record {
+                content_type: 23,
+                version: DTLS12,
+                body: vec![],
+                encrypted: true
+            }]
+        );
+        assert_eq!(counters.records_connection_id_unparsed, 1);
+        assert_eq!(counters.records_malformed, 0);
+    }
+
+    #[test]
+    fn truncated_record_after_a_good_one_is_counted() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        let mut datagram = record(20, 0, &[1]);
+        datagram.extend_from_slice(&record(23, 1, &[9; 10])[..20]);
+        let (dtls, events) = feed(&mut stream, &datagram, &mut counters);
+        assert!(dtls);
+        assert_eq!(events.len(), 1);
+        assert_eq!(counters.records_malformed, 1);
+        assert_eq!(counters.records_parsed, 1);
+    }
+
+    #[test]
+    fn unified_header_records_are_framed_by_their_flags() {
+        let mut stream = DtlsStream::new(DtlsLimits::default());
+        let mut counters = DtlsCounters::default();
+        // 0b00100100: S=0 (8-bit seq), L=1; then 0b00100000: no length, fills the rest.
+        let datagram = [
+            0x24, 0x05, 0x00, 0x02, 0xaa, 0xbb, 0x20, 0x06, 0xcc, 0xdd, 0xee,
+        ];
+        let (dtls, events) = feed(&mut stream, &datagram, &mut counters);
+        assert!(dtls);
+        let bodies: Vec<Vec<u8>> = events
+            .into_iter()
+            .map(|e| match e {
+                Owned::Record {
+                    content_type: 23,
+                    version: UNIFIED_HEADER_VERSION,
+                    body,
+                    encrypted: true,
+                } => body,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(bodies, [vec![0xaa, 0xbb], vec![0xcc, 0xdd, 0xee]]);
+        assert_eq!(counters.records_unified_header, 2);
+        // A length beyond the datagram is malformed, not a read past the end.
+        let (_, events) = feed(&mut stream, &[0x24, 0x05, 0x00, 0x09, 0xaa], &mut counters);
+        assert!(events.is_empty());
+        assert_eq!(counters.records_malformed, 1);
+    }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn small_limits() -> DtlsLimits {
+            DtlsLimits {
+                max_message_length: 512,
+                max_pending_messages: 4,
+                max_fragments_per_message: 4,
+                max_buffered_bytes: 1024,
+            }
+        }
+
+        fn check(stream: &DtlsStream, limits: &DtlsLimits) {
+            assert!(stream.buffered_bytes() <= limits.max_buffered_bytes);
+            assert!(stream.pending.len() <= limits.max_pending_messages);
+            assert!(stream
+                .pending
+                .iter()
+                .all(|p| p.covered.len() <= limits.max_fragments_per_message));
+        }
+
+        proptest! {
+            #[test]
+            fn random_datagrams_never_panic_and_stay_under_caps(
+                datagrams in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..20)
+            ) {
+                let limits = small_limits();
+                let mut stream = DtlsStream::new(limits);
+                let mut counters = DtlsCounters::default();
+                for datagram in &datagrams {
+                    stream.on_datagram(datagram, &mut counters, &mut |_| {});
+                    check(&stream, &limits);
+                }
+            }
+
+            #[test]
+            fn random_fragments_never_panic_and_stay_under_caps(
+                fragments in proptest::collection::vec(
+                    (0u8..4, 0usize..700, 0u16..6, 0usize..700, proptest::collection::vec(any::<u8>(), 0..300)),
+                    0..40,
+                )
+            ) {
+                let limits = small_limits();
+                let mut stream = DtlsStream::new(limits);
+                let mut counters = DtlsCounters::default();
+                for (msg_type, length, seq, offset, bytes) in &fragments {
+                    let datagram = record(22, 0, &fragment(*msg_type, *length, *seq, *offset, bytes));
+                    stream.on_datagram(&datagram, &mut counters, &mut |event| {
+                        if let DtlsEvent::Record { body, .. } = event {
+                            assert!(body.len() <= limits.max_message_length + 4);
+                        }
+                    });
+                    check(&stream, &limits);
+                }
+            }
+
+            #[test]
+            fn mutated_real_datagrams_never_panic(
+                flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+                truncate in any::<usize>(),
+            ) {
+                let limits = small_limits();
+                let mut connection = DtlsConnection::new(limits);
+                let mut counters = DtlsCounters::default();
+                for (direction, datagram) in datagrams("dtls1_2.pcap") {
+                    let mut datagram = datagram.clone();
+                    for &(at, byte) in &flips {
+                        let len = datagram.len();
+                        if len > 0 {
+                            datagram[at % len] ^= byte;
+                        }
+                    }
+                    datagram.truncate(truncate % (datagram.len() + 1).max(1) + datagram.len() / 2);
+                    connection.on_datagram(direction, &datagram, &mut counters, &mut |_| {});
+                    for stream in &connection.streams {
+                        check(stream, &limits);
+                    }
+                }
+            }
+
+            /// Any split of a message into fragments, fed in any order with
+            /// repeats, yields that message exactly once.
+            #[test]
+            fn any_fragmentation_reassembles_to_the_message(
+                message in proptest::collection::vec(any::<u8>(), 1..400),
+                cuts in proptest::collection::vec(any::<usize>(), 0..6),
+                order in any::<u64>(),
+            ) {
+                let mut points: Vec<usize> = cuts.iter().map(|c| c % message.len()).collect();
+                points.push(0);
+                points.push(message.len());
+                points.sort_unstable();
+                points.dedup();
+                let mut pieces: Vec<Vec<u8>> = points
+                    .windows(2)
+                    .map(|w| fragment(2, message.len(), 0, w[0], &message[w[0]..w[1]]))
+                    .collect();
+                // Repeat the first piece and shuffle deterministically.
+                pieces.push(pieces[0].clone());
+                let n = pieces.len();
+                for i in 0..n {
+                    pieces.swap(i, ((order >> (i % 64)) as usize + i) % n);
+                }
+                let mut stream = DtlsStream::new(DtlsLimits::default());
+                let mut counters = DtlsCounters::default();
+                let mut delivered = Vec::new();
+                for piece in &pieces {
+                    let (_, events) = feed(&mut stream, &record(22, 0, piece), &mut counters);
+                    delivered.extend(events);
+                }
+                let mut expected = vec![2, 0, (message.len() >> 8) as u8, message.len() as u8];
+                expected.extend_from_slice(&message);
+                prop_assert_eq!(delivered, vec![handshake(expected)]);
+                prop_assert_eq!(stream.buffered_bytes(), 0);
+            }
+        }
     }
 }
