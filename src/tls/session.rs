@@ -469,6 +469,16 @@ impl Session {
                         self.accept_server_hello(hello);
                         return;
                     }
+                    // tls-parser's TLS reader refuses DTLS versions in a ServerHello.
+                    if self.summary.carrier == super::fingerprint::Carrier::Dtls
+                        && super::dtls::parse_server_hello(message, |hello| {
+                            self.on_server_hello(hello, now)
+                        })
+                        .is_some()
+                    {
+                        counters.messages_parsed += 1;
+                        return;
+                    }
                 }
                 counters.messages_malformed += 1;
                 if matches!(message.first(), Some(1 | 2 | 11)) && self.summary.parse_error.is_none()
@@ -492,14 +502,7 @@ impl Session {
                 }
             }
             (Direction::ToClient, TlsMessageHandshake::ServerHello(hello)) => {
-                if hello.random == HELLO_RETRY_RANDOM {
-                    let mut retry = ServerHelloSummary::default();
-                    summarize_server_extensions(&mut retry, hello.ext.unwrap_or(&[]));
-                    self.summary.hello_retry = true;
-                    self.summary.hello_retry_group = retry.key_share_group;
-                    return;
-                }
-                self.accept_server_hello(summarize_server_hello(&hello, now));
+                self.on_server_hello(&hello, now)
             }
             (Direction::ToClient, TlsMessageHandshake::ServerHelloV13Draft18(hello)) => {
                 let mut summary = ServerHelloSummary {
@@ -557,6 +560,17 @@ impl Session {
             }
             _ => {}
         }
+    }
+
+    fn on_server_hello(&mut self, hello: &tls_parser::TlsServerHelloContents<'_>, now: PacketTime) {
+        if hello.random == HELLO_RETRY_RANDOM {
+            let mut retry = ServerHelloSummary::default();
+            summarize_server_extensions(&mut retry, hello.ext.unwrap_or(&[]));
+            self.summary.hello_retry = true;
+            self.summary.hello_retry_group = retry.key_share_group;
+            return;
+        }
+        self.accept_server_hello(summarize_server_hello(hello, now));
     }
 
     fn accept_server_hello(&mut self, hello: ServerHelloSummary) {
