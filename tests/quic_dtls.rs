@@ -359,3 +359,127 @@ fn quic_crash_traces_are_survived_without_invented_sessions() {
         assert!(tls_records(&records).is_empty(), "{trace}");
     }
 }
+
+/// Every frame of a pcap with its capture time relative to the first.
+fn read_frames(path: &std::path::Path) -> (u32, Vec<Frame>) {
+    let mut capture = pcap::Capture::from_file(path).expect("open");
+    let mut frames = Vec::new();
+    let mut start = None;
+    while let Ok(packet) = capture.next_packet() {
+        let micros = packet.header.ts.tv_sec as u64 * 1_000_000 + packet.header.ts.tv_usec as u64;
+        let first = *start.get_or_insert(micros);
+        frames.push(Frame {
+            micros: micros - first,
+            bytes: packet.data.to_vec(),
+        });
+    }
+    ((start.unwrap_or(0) / 1_000_000) as u32, frames)
+}
+
+/// Cuts an Ethernet/IPv4 frame into IPv4 fragments of at most `size` payload
+/// bytes (a multiple of 8), with identification `id`.
+fn fragment_ipv4(frame: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
+    let (ethernet, rest) = frame.split_at(14);
+    let (header, _) = etherparse::Ipv4Header::from_slice(rest).expect("ipv4");
+    let payload = &rest[header.header_len()..usize::from(header.total_len)];
+    payload
+        .chunks(size)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut h = header.clone();
+            h.identification = id;
+            h.dont_fragment = false;
+            h.more_fragments = (i + 1) * size < payload.len();
+            h.fragment_offset =
+                etherparse::IpFragOffset::try_new(((i * size) / 8) as u16).expect("offset");
+            h.set_payload_len(chunk.len()).expect("length");
+            h.header_checksum = h.calc_header_checksum();
+            let mut out = ethernet.to_vec();
+            h.write(&mut out).expect("write");
+            out.extend_from_slice(chunk);
+            out
+        })
+        .collect()
+}
+
+/// A QUIC Initial cut into IPv4 fragments (odd MTU), sent last fragment
+/// first, is reassembled into the same session as the unfragmented trace.
+#[test]
+fn fragmented_quic_initial_is_reassembled_into_the_same_record() {
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    let original = corpus.join("quic/chromium-115.0.5790.110-api-cirrus-com.pcap");
+    let (start, frames) = read_frames(&original);
+    let mut cut = Vec::new();
+    for (i, frame) in frames.into_iter().enumerate() {
+        if i == 0 {
+            // The client's first Initial (1250-byte UDP payload) in three pieces, reversed.
+            let mut pieces = fragment_ipv4(&frame.bytes, 512, 0x4242);
+            assert_eq!(pieces.len(), 3);
+            pieces.reverse();
+            for (n, bytes) in pieces.into_iter().enumerate() {
+                cut.push(Frame {
+                    micros: frame.micros + n as u64,
+                    bytes,
+                });
+            }
+        } else {
+            cut.push(frame);
+        }
+    }
+    let dir = temp_dir();
+    let path = dir.path().join("fragmented.pcap");
+    write_pcap(&path, &cut, start);
+    let (_, whole, _) = run_tlstap_all(&["read", "-q", original.to_str().expect("p")]);
+    let (code, pieces, stderr) = run_tlstap_all(&["read", "-q", path.to_str().expect("p")]);
+    assert_eq!(code, 0, "{stderr}");
+    let stats = &pieces.last().expect("stats")["tlstap"]["stats"];
+    assert_eq!(stats["ip_fragments"], 3);
+    assert_eq!(stats["ip_fragments_reassembled"], 1);
+    let (a, b) = (tls_records(&whole), tls_records(&pieces));
+    assert_eq!((a.len(), b.len()), (1, 1));
+    for path in [
+        "tls.client.server_name",
+        "tls.cipher",
+        "tls.version",
+        "tlstap.client.ja4",
+        "tls.client.ja3",
+        "source.ip",
+        "source.port",
+        "destination.port",
+        "tlstap.quic.version",
+    ] {
+        assert_eq!(field(a[0], path), field(b[0], path), "{path}");
+    }
+    assert_eq!(text(b[0], "tls.client.server_name"), "api.cirrus-ci.com");
+}
+
+/// OpenSSL DTLS 1.2 with a cookie exchange (tests/data/README.md says how it
+/// was made): SNI, version, cipher, the cookie exchange and JA4's `d` prefix.
+#[test]
+fn openssl_dtls12_session_with_cookie_exchange() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dtls12-sni-hvr.pcap");
+    let (code, records, stderr) = run_tlstap(&["read", "-q", path.to_str().expect("p")]);
+    assert_eq!(code, 0, "{stderr}");
+    let sessions = tls_records(&records);
+    assert_eq!(sessions.len(), 1);
+    let r = sessions[0];
+    assert_eq!(text(r, "network.transport"), "udp");
+    assert_eq!(text(r, "network.protocol"), "dtls");
+    assert_eq!(text(r, "tls.version"), "1.2");
+    assert_eq!(text(r, "tls.version_protocol"), "dtls");
+    assert_eq!(
+        text(r, "tls.cipher"),
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+    );
+    assert_eq!(text(r, "tls.client.server_name"), "dtls.example");
+    assert_eq!(field(r, "tls.established"), true);
+    assert_eq!(field(r, "tlstap.dtls_cookie_exchange"), true);
+    assert!(text(r, "tlstap.client.ja4").starts_with("dd2d"));
+    assert_eq!(field(r, "destination.port"), 4740);
+    // The server's certificate came in two datagrams and is summarised.
+    assert!(!text(r, "tls.server.x509.subject.distinguished_name").is_empty());
+}
