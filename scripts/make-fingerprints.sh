@@ -5,7 +5,7 @@
 #   sudo bash scripts/make-fingerprints.sh
 #
 # needs: openssl tcpdump mergecap(wireshark-common) iproute2 python3 curl wget
-#        gnutls-bin libnss3-tools default-jdk-headless nodejs cargo
+#        gnutls-bin libnss3-tools default-jdk-headless nodejs golang-go cargo
 #        (a missing optional client is skipped and reported, not fatal)
 #
 # What it does
@@ -33,7 +33,7 @@
 #     stacks.pcap row is replaced; make-samples.sh rewrites both manifests and
 #     deletes samples/*.pcap, so run this script after it).
 #
-# Stack names are the TLS library (openssl, gnutls, nss, java, node, rustls)
+# Stack names are the TLS library (openssl, gnutls, nss, java, node, go, rustls)
 # and versions are major.minor as the tool reports them. Node.js is its own
 # name: it links OpenSSL but sets its own defaults, and what an estate wants to
 # know is "Node 20", not "some OpenSSL". Java is the JDK's JSSE.
@@ -230,10 +230,12 @@ public class StacksClient {
         context.init(null, trustAll, null);
         if (mode.equals("httpclient")) {
             HttpClient client = HttpClient.newBuilder().sslContext(context).build();
-            HttpRequest request = HttpRequest.newBuilder(URI.create("https://" + host + "/"))
-                .timeout(java.time.Duration.ofSeconds(3)).build();
-            client.send(request, HttpResponse.BodyHandlers.discarding());
-            return;
+            HttpRequest request = HttpRequest.newBuilder(URI.create("https://" + host + "/")).build();
+            // HttpClient (17) waits for ever on s_server's -www answer (and ignores
+            // its own timeout there): give the handshake two seconds, then leave.
+            client.sendAsync(request, HttpResponse.BodyHandlers.discarding());
+            Thread.sleep(2000);
+            System.exit(0);
         }
         // a host name gets SNI, an IP literal does not
         try (SSLSocket socket = (SSLSocket) context.getSocketFactory().createSocket(host, 443)) {
@@ -282,6 +284,48 @@ EOF
     next_run; run node "$NODE" "node tls" tls1.2-only "$HOST" node "$WORK/client.js" {} 0 1
 else
     SKIPPED+=("node (apt-get install nodejs)")
+fi
+
+# --- Go crypto/tls (the standard library: the version is Go's)
+if command -v go >/dev/null; then
+    GO=$(go version | awk '{print $3}' | major_minor)
+    log "go $GO"
+    mkdir -p "$WORK/go"
+    cat >"$WORK/go/client.go" <<'EOF'
+package main
+
+import (
+	"crypto/tls"
+	"net"
+	"os"
+)
+
+func main() {
+	host, alpn, tls12 := os.Args[1], os.Args[2] == "1", os.Args[3] == "1"
+	// tls.Dial takes SNI from the host name and sends none for an IP address
+	config := &tls.Config{InsecureSkipVerify: true}
+	if alpn {
+		config.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if tls12 {
+		config.MaxVersion = tls.VersionTLS12
+	}
+	conn, err := tls.Dial("tcp", net.JoinHostPort(host, "443"), config)
+	if err != nil {
+		os.Exit(1)
+	}
+	conn.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	conn.Read(make([]byte, 100))
+	conn.Close()
+}
+EOF
+    (cd "$WORK/go" && GOCACHE=$WORK/go/cache GO111MODULE=off go build -o client client.go)
+    next_run; run go "$GO" "go crypto/tls" default "$HOST" "$WORK/go/client" {} 0 0
+    next_run; run go "$GO" "go crypto/tls" alpn "$HOST" "$WORK/go/client" {} 1 0
+    next_run; run go "$GO" "go crypto/tls" no-sni "$IP" "$WORK/go/client" {} 0 0
+    next_run; run go "$GO" "go crypto/tls" tls1.2-only "$HOST" "$WORK/go/client" {} 0 1
+else
+    SKIPPED+=("go (apt-get install golang-go)")
 fi
 
 sleep 1
@@ -355,7 +399,10 @@ with open(f"{work}/tls-stacks.toml", "w") as out:
 # SNI and ALPN do not change b/c (JA4 leaves both extensions out of c), so the
 # default, alpn/no-alpn and no-sni variations of a client share an entry; TLS 1.2-only
 # changes the cipher and extension lists and gets its own. `ja4` lists the full
-# fingerprints seen, for reference only: matching uses ja4_b and ja4_c.
+# fingerprints seen, for reference only: matching uses ja4_b and ja4_c. A hello whose
+# ja4_c alone is known, and known for one stack only, is reported with basis "ja4_c"
+# (a program's own cipher list on top of a known library). Entries marked COLLISION
+# name every library that sent the same b/c.
 """)
     for (b, c), group in sorted(groups.items(), key=lambda kv: (kv[1]["stacks"][0], kv[0])):
         out.write("\n[[stack]]\n")

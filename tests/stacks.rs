@@ -1,7 +1,7 @@
 //! TLS-stack identification round trip: every ClientHello in
-//! `samples/stacks.pcap` (real OpenSSL, GnuTLS, NSS, Java, Node.js and rustls
-//! clients, made by `scripts/make-fingerprints.sh`) identifies, through the
-//! built-in `data/tls-stacks.toml`, as the stack that sent it according to
+//! `samples/stacks.pcap` (real OpenSSL, GnuTLS, NSS, Java, Node.js, Go and
+//! rustls clients, made by `scripts/make-fingerprints.sh`) identifies, through
+//! the built-in `data/tls-stacks.toml`, as the stack that sent it according to
 //! `samples/stacks.tsv`.
 
 mod support;
@@ -53,7 +53,7 @@ fn every_captured_client_hello_identifies_as_the_stack_that_sent_it() {
     let (code, records, stderr) = run_tlstap(&["read", &pcap]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(records.len(), runs.len());
-    assert_eq!(records.len(), 35);
+    assert_eq!(records.len(), 39);
 
     let mut seen = BTreeSet::new();
     let mut entries_hit = BTreeSet::new();
@@ -82,6 +82,7 @@ fn every_captured_client_hello_identifies_as_the_stack_that_sent_it() {
     }
     let expected: BTreeSet<String> = [
         "gnutls 3.7",
+        "go 1.19",
         "java 17.0",
         "node 20.20",
         "nss 3.87",
@@ -98,7 +99,7 @@ fn every_captured_client_hello_identifies_as_the_stack_that_sent_it() {
         .map(|entry| format!("{}_{}", entry.ja4_b, entry.ja4_c))
         .collect();
     assert_eq!(catalog_pairs, entries_hit);
-    assert_eq!(catalog_pairs.len(), 17);
+    assert_eq!(catalog_pairs.len(), 19);
 }
 
 #[test]
@@ -117,6 +118,7 @@ fn sni_and_alpn_variations_share_the_default_entry_and_tls12_only_does_not() {
         "gnutls-cli",
         "java SSLSocket",
         "node tls",
+        "go crypto/tls",
     ] {
         assert_eq!(bc(client, "default"), bc(client, "alpn"), "{client}");
         assert_eq!(bc(client, "default"), bc(client, "no-sni"), "{client}");

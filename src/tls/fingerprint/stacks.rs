@@ -24,8 +24,8 @@ type Hash = [u8; HASH_LENGTH];
 /// One known stack: a (ja4_b, ja4_c) pair and who sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackEntry {
-    /// The TLS library (`openssl`, `gnutls`, `nss`, `java`, `node`, `rustls`);
-    /// libraries that collide on b/c are all named, joined by " / ".
+    /// The TLS library (`openssl`, `gnutls`, `nss`, `java`, `node`, `go`,
+    /// `rustls`); libraries that collide on b/c are all named, joined by " / ".
     pub name: String,
     /// major.minor as the library's tool reports it.
     pub version: String,
@@ -551,7 +551,7 @@ ja4_c = "dddddddddddd"
         let entries = entries_from_toml(BUILTIN).unwrap();
         let catalog = StackCatalog::builtin();
         assert_eq!(catalog.entries().count(), entries.len());
-        for name in ["openssl", "gnutls", "nss", "java", "node", "rustls"] {
+        for name in ["openssl", "gnutls", "nss", "java", "node", "go", "rustls"] {
             assert!(
                 entries
                     .iter()
