@@ -138,6 +138,14 @@ struct RawFile {
     stack: Vec<RawEntry>,
 }
 
+/// A policy file: its `[[stack]]` tables, every other key left to the policy
+/// parser.
+#[derive(Debug, Deserialize)]
+struct RawPolicyStacks {
+    #[serde(default)]
+    stack: Vec<RawEntry>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {
@@ -181,9 +189,23 @@ fn line_of(text: &str, offset: usize) -> usize {
 pub fn entries_from_toml(text: &str) -> Result<Vec<StackEntry>, StackError> {
     let raw: RawFile =
         toml::from_str(text).map_err(|error| StackError::Syntax(error.to_string()))?;
+    check_entries(text, raw.stack)
+}
+
+/// The `[[stack]]` entries of a policy file, checked as in
+/// [`entries_from_toml`] (line numbers are the policy file's); other
+/// top-level keys are ignored here, because they are the policy parser's to
+/// judge. Hand the result to [`StackCatalog::extend`].
+pub fn entries_in_policy(text: &str) -> Result<Vec<StackEntry>, StackError> {
+    let raw: RawPolicyStacks =
+        toml::from_str(text).map_err(|error| StackError::Syntax(error.to_string()))?;
+    check_entries(text, raw.stack)
+}
+
+fn check_entries(text: &str, raw: Vec<RawEntry>) -> Result<Vec<StackEntry>, StackError> {
     let mut first: HashMap<(Hash, Hash), (usize, String)> = HashMap::new();
-    let mut entries = Vec::with_capacity(raw.stack.len());
-    for entry in raw.stack {
+    let mut entries = Vec::with_capacity(raw.len());
+    for entry in raw {
         let name = entry.name.get_ref().clone();
         let invalid = |span: std::ops::Range<usize>, message: String| StackError::Invalid {
             line: line_of(text, span.start),
@@ -544,6 +566,49 @@ ja4_c = "dddddddddddd"
             StackCatalog::from_toml("[[stack]\n"),
             Err(StackError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn policy_file_stacks_are_read_beside_other_keys_and_win() {
+        let policy = r#"
+[networks]
+internal = ["10.0.0.0/8"]
+
+[[stack]]
+name = "inhouse-agent"
+version = "2.1"
+clients = ["agent"]
+ja4_b = "aaaaaaaaaaaa"
+ja4_c = "cccccccccccc"
+"#;
+        let entries = entries_in_policy(policy).unwrap();
+        assert_eq!(
+            entries,
+            [StackEntry {
+                name: "inhouse-agent".to_string(),
+                version: "2.1".to_string(),
+                clients: vec!["agent".to_string()],
+                ja4_b: "aaaaaaaaaaaa".to_string(),
+                ja4_c: "cccccccccccc".to_string(),
+            }]
+        );
+        let mut catalog = StackCatalog::from_toml(TWO).unwrap();
+        catalog.extend(entries);
+        assert_eq!(
+            catalog.identify("t13d1812h2_aaaaaaaaaaaa_cccccccccccc"),
+            known("inhouse-agent", "2.1", MatchBasis::Ja4Bc)
+        );
+        // the stacks file itself stays strict about top-level keys
+        assert!(matches!(
+            StackCatalog::from_toml(policy),
+            Err(StackError::Syntax(_))
+        ));
+        // errors carry the policy file's line
+        let broken = policy.replace("\"cccccccccccc\"", "\"c\"");
+        assert_eq!(
+            entries_in_policy(&broken).unwrap_err().to_string(),
+            "stacks file line 10: stack \"inhouse-agent\": ja4_c \"c\" is not 12 lowercase hex characters"
+        );
     }
 
     #[test]
