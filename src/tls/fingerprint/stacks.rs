@@ -257,10 +257,12 @@ fn check_entries(text: &str, raw: Vec<RawEntry>) -> Result<Vec<StackEntry>, Stac
 }
 
 impl StackCatalog {
-    /// The catalog shipped in the binary (`data/tls-stacks.toml`).
+    /// The catalog shipped in the binary (`data/tls-stacks.toml`). Parses the
+    /// file: build it once per run and share it, never per session.
     pub fn builtin() -> Self {
-        // The file is generated and checked by tests (`builtin_catalog_parses`),
-        // so a failure here is a build that skipped its own tests.
+        // The file is generated, and checked by the test
+        // `builtin_catalog_parses_and_names_the_captured_stacks`, so a failure
+        // here is a build that skipped its own tests.
         Self::from_toml(BUILTIN).expect("data/tls-stacks.toml is valid (checked by tests)")
     }
 
@@ -275,8 +277,8 @@ impl StackCatalog {
     /// (ja4_b, ja4_c) as a catalog entry replaces it, and for `c`-only
     /// matches the user's entries are consulted before the built-in ones: the
     /// user knows their estate. Entries whose hashes are not 12 hex characters
-    /// cannot match anything and are skipped; check them with
-    /// [`entries_from_toml`] to report them.
+    /// cannot match anything and are skipped; read them with
+    /// [`entries_in_policy`], which reports them.
     pub fn extend(&mut self, entries: Vec<StackEntry>) {
         self.insert(entries, Origin::User);
     }
