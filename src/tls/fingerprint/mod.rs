@@ -5,6 +5,7 @@
 
 pub mod ja3;
 pub mod ja4;
+pub mod stacks;
 
 /// Where a ClientHello travelled, for JA4's first character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
