@@ -359,6 +359,7 @@ dovecot_setup() {
     local d=$WORK/dovecot
     mkdir -p "$d/run" "$d/state" "$d/mail"
     chmod 755 "$d" "$d/run"
+    chmod 1777 "$d/mail"      # maildirs are made by the static user (nobody)
     cat >"$d/dovecot.conf" <<EOF
 base_dir = $d/run
 state_dir = $d/state
@@ -392,6 +393,19 @@ dovecot_sample() {           # dovecot_sample NAME PORT PROTO COMMANDS
     start_capture "$name" "$port"
     printf '%b' "$commands" | client "$name" openssl s_client -starttls "$proto" \
         -connect "mail.internal:$port" -servername mail.internal -CAfile "$PKI/ca.pem" -verify_return_error -ign_eof
+    stop_capture "$name"
+    stop_daemon
+}
+
+dovecot_plain_sample() {     # dovecot_plain_sample NAME PORT URL: curl logs in, never upgrades
+    local name=$1 port=$2 url=$3
+    [[ -e $WORK/dovecot/dovecot.conf ]] || dovecot_setup
+    log "capturing $name.pcap (Dovecot, curl $url without --ssl: STARTTLS offered, never used)"
+    # this instance allows plaintext logins (the misconfiguration the finding is about)
+    printf '!include %s\ndisable_plaintext_auth = no\n' "$WORK/dovecot/dovecot.conf" >"$WORK/dovecot/plain.conf"
+    start_daemon "$name" "$port" dovecot -F -c "$WORK/dovecot/plain.conf"
+    start_capture "$name" "$port"
+    client "$name" curl -sS --max-time 20 -u app:unused "$url"
     stop_capture "$name"
     stop_daemon
 }
@@ -492,6 +506,8 @@ if want smtp-plain-subject-starttls; then
 fi
 if want imap-starttls; then dovecot_sample imap-starttls 143 imap 'a1 CAPABILITY\r\na2 LOGOUT\r\n'; check imap-starttls tls "Dovecot IMAP, openssl s_client -starttls imap"; fi
 if want pop3-stls; then dovecot_sample pop3-stls 110 pop3 'CAPA\r\nQUIT\r\n'; check pop3-stls tls "Dovecot POP3, openssl s_client -starttls pop3 (STLS)"; fi
+if want imap-plain; then dovecot_plain_sample imap-plain 143 imap://mail.internal/INBOX; check imap-plain plain "Dovecot IMAP offers STARTTLS, curl logs in and lists INBOX without it"; fi
+if want pop3-plain; then dovecot_plain_sample pop3-plain 110 pop3://mail.internal/; check pop3-plain plain "Dovecot POP3 offers STLS, curl logs in and lists messages without it"; fi
 if want ldap-starttls; then ldap_sample; check ldap-starttls tls "slapd, ldapsearch -ZZ (StartTLS extended operation)"; fi
 if want mysql-tls; then mysql_sample; check mysql-tls tls "MariaDB, mariadb --ssl (SSL request in the handshake response)"; fi
 if want http-connect; then connect_sample; check http-connect tls "curl -x through tinyproxy: CONNECT api.internal:443, then TLS"; fi
