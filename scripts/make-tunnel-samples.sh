@@ -44,7 +44,6 @@ UB=10.88.0.2
 IA=10.99.0.1
 IB=10.99.0.2
 VNI=4242
-TYPES=(vxlan gretap geneve)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEST=$ROOT/samples/tunnels
@@ -192,9 +191,11 @@ PY
 
 kernel_has() {               # kernel_has TYPE: can this kernel create a TYPE link?
     local ok=0
+    local -a id=()
+    [[ $1 != geneve ]] || id=(id 1)
+    ip netns del tlstap-tun-probe 2>/dev/null || true
     ip netns add tlstap-tun-probe
-    ip netns exec tlstap-tun-probe ip link add probe0 type "$1" $([[ $1 == geneve ]] && echo id 1) \
-        remote 192.0.2.1 >/dev/null 2>&1 || ok=1
+    ip netns exec tlstap-tun-probe ip link add probe0 type "$1" "${id[@]}" remote 192.0.2.1 >/dev/null 2>&1 || ok=1
     ip netns del tlstap-tun-probe
     return "$ok"
 }
@@ -221,7 +222,8 @@ overlay() {
             wait_until 5 grep -q ready "$LOGS/utun-$type-$dev.log" || die "utun $type $dev: $(cat "$LOGS/utun-$type-$dev.log")"
         done
         # the same MTU the kernel devices would get (1500 - outer IP/GRE/Ethernet, or IP/UDP/GENEVE/Ethernet)
-        local mtu=$([[ $type == gretap ]] && echo 1462 || echo 1450)
+        local mtu=1450
+        [[ $type != gretap ]] || mtu=1462
         in_a ip link set ov-a mtu "$mtu"
         in_b ip link set ov-b mtu "$mtu"
     else

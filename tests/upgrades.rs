@@ -4,7 +4,8 @@
 //! used, and one real session seen both inside and outside a VXLAN, GRE and
 //! GENEVE tunnel (`samples/tunnels/`, made by `scripts/make-tunnel-samples.sh`).
 //! Every expected value below was read from the captures with tshark; see
-//! `samples/MANIFEST.md`.
+//! `samples/MANIFEST.md`. Re-running the scripts makes new connections (new
+//! client ports, new CA): update the ports here from the manifest rows.
 
 mod support;
 
