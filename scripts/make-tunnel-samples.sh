@@ -16,6 +16,7 @@
 #   * for each tunnel type, adds the overlay device ov-a / ov-b with
 #       vxlan:  ip link add ... type vxlan id 4242 local .. remote .. dstport 4789
 #       gretap: ip link add ... type gretap local .. remote ..        (no key)
+#       gretap-key: the same with `key 77` (GRE key field in both directions)
 #       geneve: ip link add ... type geneve id 4242 remote ..          (UDP 6081)
 #     When the kernel has no such link type (e.g. a VM kernel built without
 #     CONFIG_NET_IPGRE_DEMUX or CONFIG_GENEVE), the tunnel is made in user
@@ -44,6 +45,7 @@ UB=10.88.0.2
 IA=10.99.0.1
 IB=10.99.0.2
 VNI=4242
+GRE_KEY=77
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEST=$ROOT/samples/tunnels
@@ -154,18 +156,23 @@ setup_underlay() {
 # user-space gretap/geneve: TAP device <-> GRE (IP proto 47) or GENEVE (UDP 6081)
 write_utun() {
     cat >"$WORK/utun.py" <<'PY'
-"""utun.py TYPE TAPNAME LOCAL REMOTE VNI: a user-space gretap/geneve endpoint."""
+"""utun.py TYPE TAPNAME LOCAL REMOTE VNI-OR-KEY: a user-space gretap/geneve endpoint."""
 import fcntl, os, select, socket, struct, sys
 
 kind, tap_name, local, remote, vni = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+key = vni if kind == "gretap-key" else None
 TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454CA, 0x0002, 0x1000
 tap = os.open("/dev/net/tun", os.O_RDWR)
 fcntl.ioctl(tap, TUNSETIFF, struct.pack("16sH", tap_name.encode(), IFF_TAP | IFF_NO_PI))
-if kind == "gretap":
-    # RFC 2784: no flags, version 0, protocol 0x6558 (transparent Ethernet bridging)
+if kind.startswith("gretap"):
+    # RFC 2784: version 0, protocol 0x6558 (transparent Ethernet bridging);
+    # RFC 2890: with a key, the K bit and a 4-byte key follow
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
     sock.bind((local, 0))
-    header = struct.pack("!HH", 0, 0x6558)
+    if key is None:
+        header = struct.pack("!HH", 0, 0x6558)
+    else:
+        header = struct.pack("!HHI", 0x2000, 0x6558, key)
     dest = (remote, 0)
 else:
     # RFC 8926 §3.4: version 0, no options, protocol 0x6558, VNI, reserved
@@ -180,10 +187,10 @@ while True:
         sock.sendto(header + os.read(tap, 65535), dest)
     if sock in ready:
         data, peer = sock.recvfrom(65535)
-        if kind == "gretap":
+        if kind.startswith("gretap"):
             data = data[(data[0] & 0x0F) * 4:]          # raw socket: skip the IP header
-            if data[:4] == header:
-                os.write(tap, data[4:])
+            if data[:len(header)] == header:
+                os.write(tap, data[len(header):])
         elif peer[0] == remote and data[:8] == header:
             os.write(tap, data[8:])
 PY
@@ -195,7 +202,7 @@ kernel_has() {               # kernel_has TYPE: can this kernel create a TYPE li
     [[ $1 != geneve ]] || id=(id 1)
     ip netns del tlstap-tun-probe 2>/dev/null || true
     ip netns add tlstap-tun-probe
-    ip netns exec tlstap-tun-probe ip link add probe0 type "$1" "${id[@]}" remote 192.0.2.1 >/dev/null 2>&1 || ok=1
+    ip netns exec tlstap-tun-probe ip link add probe0 type "${1%-key}" "${id[@]}" remote 192.0.2.1 >/dev/null 2>&1 || ok=1
     ip netns del tlstap-tun-probe
     return "$ok"
 }
@@ -215,7 +222,8 @@ overlay() {
         local side ns dev local_ip remote_ip
         for side in "a:$NS_A:$UA:$UB" "b:$NS_B:$UB:$UA"; do
             IFS=: read -r dev ns local_ip remote_ip <<<"$side"
-            ip netns exec "$ns" python3 -u "$WORK/utun.py" "$type" "ov-$dev" "$local_ip" "$remote_ip" "$VNI" \
+            ip netns exec "$ns" python3 -u "$WORK/utun.py" "$type" "ov-$dev" "$local_ip" "$remote_ip" \
+                "$([[ $type == gretap-key ]] && echo "$GRE_KEY" || echo "$VNI")" \
                 </dev/null >"$LOGS/utun-$type-$dev.log" 2>&1 &
             BG_PIDS+=($!)
             UTUN_PIDS+=($!)
@@ -224,6 +232,7 @@ overlay() {
         # the same MTU the kernel devices would get (1500 - outer IP/GRE/Ethernet, or IP/UDP/GENEVE/Ethernet)
         local mtu=1450
         [[ $type != gretap ]] || mtu=1462
+        [[ $type != gretap-key ]] || mtu=1458
         in_a ip link set ov-a mtu "$mtu"
         in_b ip link set ov-b mtu "$mtu"
     else
@@ -232,6 +241,8 @@ overlay() {
                 b=(type vxlan id "$VNI" local "$UB" remote "$UA" dstport 4789 dev tun-b) ;;
         gretap) a=(type gretap local "$UA" remote "$UB")
                 b=(type gretap local "$UB" remote "$UA") ;;
+        gretap-key) a=(type gretap local "$UA" remote "$UB" key "$GRE_KEY")
+                b=(type gretap local "$UB" remote "$UA" key "$GRE_KEY") ;;
         geneve) a=(type geneve id "$VNI" remote "$UB")
                 b=(type geneve id "$VNI" remote "$UA") ;;
         *) die "unknown tunnel type $type" ;;
@@ -329,7 +340,7 @@ check() {
     n_in=$(capinfos -Mc "$inner" | awk -F': *' '/Number of packets/ { print $2 }')
     n_out=$(capinfos -Mc "$outer" | awk -F': *' '/Number of packets/ { print $2 }')
     (( n_in == n_out )) || die "$type: $n_in inner packets but $n_out tunnelled ones"
-    case $type in vxlan) proto=vxlan ;; gretap) proto=gre ;; geneve) proto=geneve ;; esac
+    case $type in vxlan) proto=vxlan ;; gretap*) proto=gre ;; geneve) proto=geneve ;; esac
     (( $(tshark -r "$outer" -Y "$proto" 2>/dev/null | wc -l) == n_out )) || die "$type: not every frame is $proto"
     log "$type: $n_out packets each; $(stat -c %s "$inner") / $(stat -c %s "$outer") bytes; handshake types [$hs_in]"
 }
@@ -339,6 +350,7 @@ setup_underlay
 make_pki
 if want vxlan; then tunnel_sample vxlan "udp port 4789"; fi
 if want gretap; then tunnel_sample gretap "proto gre"; fi
+if want gretap-key; then tunnel_sample gretap-key "proto gre"; fi
 if want geneve; then tunnel_sample geneve "udp port 6081"; fi
 
 mkdir -p "$DEST"

@@ -345,9 +345,10 @@ fn without_capture_point(mut record: serde_json::Value) -> serde_json::Value {
 fn one_real_session_inside_and_outside_a_tunnel_gives_the_same_record_but_for_encap() {
     // (tunnel type, expected tlstap.encap, client port of the session)
     let cases: &[(&str, &[&str], u64)] = &[
-        ("vxlan", &["vxlan:vni=4242"], 36648),
-        ("gretap", &["gre"], 38920),
-        ("geneve", &["geneve:vni=4242"], 54852),
+        ("vxlan", &["vxlan:vni=4242"], 43104),
+        ("gretap", &["gre"], 46144),
+        ("gretap-key", &["gre:key=77"], 46146),
+        ("geneve", &["geneve:vni=4242"], 46156),
     ];
     for (tunnel, encap, client_port) in cases {
         let inner = read(&format!("tunnels/{tunnel}-inner.pcap"));
