@@ -217,15 +217,9 @@ fn postgres_ssl_refused_by_a_real_server_is_a_plaintext_finding() {
     assert_eq!(finding["evidence"]["server"], "10.77.0.1:5432");
 }
 
-/// `first_line` as the server sent it. tlstap (52674d3) maps the CR to '.'
-/// and then trims every trailing '.', so a greeting that ends with a full
-/// stop ("Dovecot (Debian) ready.") loses it; that is reported, and either
-/// form is accepted here so this test pins the finding, not the cosmetics.
+/// `first_line` exactly as the server sent it (a greeting's full stop kept).
 fn assert_greeting(actual: &str, sent: &str, pcap: &str) {
-    assert!(
-        actual == sent || Some(actual) == sent.strip_suffix('.'),
-        "{pcap}: greeting {actual:?}, server sent {sent:?}"
-    );
+    assert_eq!(actual, sent, "{pcap}: greeting");
 }
 
 /// A session whose server offered STARTTLS/STLS and whose client never sent it.
@@ -307,7 +301,6 @@ fn imap_and_pop3_logins_without_starttls_at_dovecot_are_plaintext_findings() {
 }
 
 #[test]
-#[ignore = "tls/plaintext.rs counts the word STARTTLS anywhere in the client's bytes as a STARTTLS command; here it is only in a Subject header"]
 fn smtp_message_that_only_mentions_starttls_is_still_a_plaintext_finding() {
     // Same session shape as smtp-plain.pcap; the message's Subject is
     // "Please enable STARTTLS on the relay". No STARTTLS command was sent

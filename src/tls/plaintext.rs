@@ -91,9 +91,33 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window.eq_ignore_ascii_case(needle))
 }
 
+/// Whether the client sent `command` as a command line (not merely the word
+/// inside a message body): the line is the command, optionally with
+/// arguments, after an IMAP-style tag when `tagged`.
+fn client_command(client: &[u8], command: &[u8], tagged: bool) -> bool {
+    client.split(|&b| b == b'\n').any(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let rest = if tagged {
+            match line.iter().position(|&b| b == b' ') {
+                Some(space) => &line[space + 1..],
+                None => return false,
+            }
+        } else {
+            line
+        };
+        rest.len() >= command.len()
+            && rest[..command.len()].eq_ignore_ascii_case(command)
+            && rest.get(command.len()).is_none_or(|&b| b == b' ')
+    })
+}
+
 fn first_line(bytes: &[u8]) -> String {
     let line = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    line.iter()
+    // Unprintable bytes at the end are noise (CR, binary); a real full stop stays.
+    let printable = |b: &u8| (0x20..0x7f).contains(b);
+    let end = line.iter().rposition(printable).map_or(0, |at| at + 1);
+    line[..end]
+        .iter()
         .take(120)
         .map(|&b| {
             if (0x20..0x7f).contains(&b) {
@@ -103,8 +127,6 @@ fn first_line(bytes: &[u8]) -> String {
             }
         })
         .collect::<String>()
-        .trim_end_matches('.')
-        .to_string()
 }
 
 /// Classifies a conversation from the first bytes of each side.
@@ -157,20 +179,21 @@ pub fn classify(client: &[u8], server: &[u8]) -> PlaintextFacts {
         facts.first_line = first_line(server);
         facts.starttls_offered = contains_ignore_case(server, b"250-STARTTLS")
             || contains_ignore_case(server, b"250 STARTTLS");
-        facts.starttls_requested = contains_ignore_case(client, b"STARTTLS");
+        facts.starttls_requested = client_command(client, b"STARTTLS", false);
         return facts;
     }
     if server.starts_with(b"220") && contains_ignore_case(server, b"ftp") {
         facts.protocol = PlaintextProtocol::Ftp;
         facts.first_line = first_line(server);
-        facts.starttls_requested = contains_ignore_case(client, b"AUTH TLS");
+        facts.starttls_requested = client_command(client, b"AUTH TLS", false)
+            || client_command(client, b"AUTH SSL", false);
         return facts;
     }
     if server.starts_with(b"* OK") || server.starts_with(b"* PREAUTH") {
         facts.protocol = PlaintextProtocol::Imap;
         facts.first_line = first_line(server);
         facts.starttls_offered = contains_ignore_case(server, b"STARTTLS");
-        facts.starttls_requested = contains_ignore_case(client, b" STARTTLS");
+        facts.starttls_requested = client_command(client, b"STARTTLS", true);
         return facts;
     }
     // LDAP: a BER SEQUENCE whose extended request names StartTLS (RFC 4511 §4.14).
@@ -207,14 +230,14 @@ pub fn classify(client: &[u8], server: &[u8]) -> PlaintextFacts {
     }
     if client.starts_with(b"NICK ") || client.starts_with(b"CAP LS") || server.starts_with(b":") {
         facts.protocol = PlaintextProtocol::Irc;
-        facts.starttls_requested = contains_ignore_case(client, b"STARTTLS");
+        facts.starttls_requested = client_command(client, b"STARTTLS", false);
         return facts;
     }
     if server.starts_with(b"+OK") {
         facts.protocol = PlaintextProtocol::Pop3;
         facts.first_line = first_line(server);
         facts.starttls_offered = contains_ignore_case(server, b"\nSTLS");
-        facts.starttls_requested = contains_ignore_case(client, b"STLS");
+        facts.starttls_requested = client_command(client, b"STLS", false);
         return facts;
     }
     facts
@@ -223,6 +246,30 @@ pub fn classify(client: &[u8], server: &[u8]) -> PlaintextFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_is_a_line_not_a_word_in_a_message() {
+        let body = b"EHLO x\r\nMAIL FROM:<a@b>\r\nDATA\r\nSubject: enable STARTTLS\r\n";
+        assert!(!client_command(body, b"STARTTLS", false));
+        assert!(client_command(
+            b"EHLO x\r\nstarttls\r\n",
+            b"STARTTLS",
+            false
+        ));
+        assert!(client_command(
+            b"a1 CAPABILITY\r\na2 STARTTLS\r\n",
+            b"STARTTLS",
+            true
+        ));
+        assert!(!client_command(
+            b"a1 LOGIN STARTTLS x\r\n",
+            b"STARTTLS",
+            true
+        ));
+        assert!(client_command(b"AUTH TLS\r\n", b"AUTH TLS", false));
+        assert!(!client_command(b"STLSX\r\n", b"STLS", false));
+        assert_eq!(first_line(b"+OK ready.\r\n"), "+OK ready.");
+    }
 
     #[test]
     fn http_requests_and_the_http2_preface_are_named() {
