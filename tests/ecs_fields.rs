@@ -112,6 +112,17 @@ fn every_ecs_named_field_exists_in_ecs_with_a_compatible_type() {
         assert_eq!(code, 0, "{stderr}");
         records.append(&mut found);
     }
+    // The example policy names the service (service.target.name).
+    let path = samples.join("tls13.pcap");
+    let policy = samples.join("policy.toml");
+    let (_, mut found, _) = run_tlstap(&[
+        "read",
+        "-q",
+        "--policy",
+        policy.to_str().expect("p"),
+        path.to_str().expect("path"),
+    ]);
+    records.append(&mut found);
     // A VLAN-tagged rustls session adds network.vlan.id.
     let dir = temp_dir();
     let pki = Pki::new(&["api.internal"]);
@@ -142,6 +153,7 @@ fn every_ecs_named_field_exists_in_ecs_with_a_compatible_type() {
         "tls.client.x509.subject.common_name",
         "network.vlan.id",
         "network.community_id",
+        "service.target.name",
     ] {
         assert!(
             records.iter().any(|r| !field(r, expected).is_null()),

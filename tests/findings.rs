@@ -677,3 +677,63 @@ fn client_that_ignores_a_bad_certificate_is_caught_and_one_that_validates_is_not
         "not observable under TLS 1.3"
     );
 }
+
+#[test]
+fn records_name_the_policys_service_its_owner_and_the_client_stack() {
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let pcap = samples.join("cert-expired.pcap");
+    let policy = samples.join("policy.toml");
+    let (code, records, stderr) = run_tlstap(&[
+        "read",
+        "-q",
+        "--policy",
+        policy.to_str().expect("p"),
+        pcap.to_str().expect("p"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(string(r, "service.target.name"), "samples-api");
+    assert_eq!(string(r, "tlstap.service.owner"), "platform-team");
+    // The samples were made with openssl s_client (OpenSSL 3.0): the built-in
+    // catalogue knows its JA4 b/c.
+    assert_eq!(string(r, "tlstap.client.stack"), "openssl 3.0");
+    assert_eq!(string(r, "tlstap.client.stack_basis"), "ja4_bc");
+    // A TLS 1.2 session under the 1.3 east-west baseline: the finding, the
+    // service, the destination and the time are all in the one record.
+    assert!(r["tlstap"]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|f| f["id"] == "tls_below_baseline"));
+
+    // A `[[stack]]` entry in the policy names a stack the catalogue does not know.
+    let ja4 = string(r, "tlstap.client.ja4");
+    let parts: Vec<&str> = ja4.split('_').collect();
+    let dir = temp_dir();
+    let own = dir.path().join("policy.toml");
+    std::fs::write(
+        &own,
+        format!(
+            "[[service]]\nname = \"edge\"\nowner = \"netops\"\nmatch = {{ port = 443 }}\n\n[[stack]]\nname = \"acme-tls\"\nversion = \"9.9\"\nclients = [\"acme-agent\"]\nja4_b = \"{}\"\nja4_c = \"{}\"\n",
+            parts[1], parts[2]
+        ),
+    )
+    .expect("write");
+    let (code, records, stderr) = run_tlstap(&[
+        "read",
+        "-q",
+        "--policy",
+        own.to_str().expect("p"),
+        pcap.to_str().expect("p"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(string(&records[0], "tlstap.client.stack"), "acme-tls 9.9");
+    assert_eq!(string(&records[0], "service.target.name"), "edge");
+
+    // A broken [[stack]] entry is a policy error with its line.
+    std::fs::write(&own, "\n[[stack]]\nname = \"x\"\nversion = \"1\"\nclients = []\nja4_b = \"nothex\"\nja4_c = \"0d308c48d2a3\"\n").expect("write");
+    let (code, _, stderr) = run_tlstap(&["policy", "check", own.to_str().expect("p")]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains(":2") || stderr.contains("line"), "{stderr}");
+}

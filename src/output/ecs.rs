@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::flow::{FlowContent, FlowEvent};
 use crate::policy::{Finding, Policy};
 use crate::tls::fingerprint;
+use crate::tls::fingerprint::stacks::StackMatch;
 use crate::tls::plaintext::PlaintextFacts;
 use crate::tls::{
     names, AlertEvent, Chain, ClientHelloSummary, DowngradeSentinel, HandshakeSummary,
@@ -31,8 +32,27 @@ pub struct EcsRecord {
     pub destination: Host,
     pub network: Network,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<EcsService>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
     pub tlstap: Tlstap,
+}
+
+/// ECS `service.target`: the policy's name for the service this session reached.
+#[derive(Debug, Serialize)]
+pub struct EcsService {
+    pub target: ServiceTarget,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceTarget {
+    pub name: String,
+}
+
+/// The owner of the policy's service (ECS has no owner field).
+#[derive(Debug, Serialize)]
+pub struct TlstapService {
+    pub owner: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -198,6 +218,8 @@ pub struct Tlstap {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub encap: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<TlstapService>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub quic: Option<Quic>,
     /// DTLS: the server asked for a cookie (HelloVerifyRequest) first.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -249,6 +271,11 @@ pub struct TlstapClient {
     /// JA4 with the lists instead of their hashes (`--raw-fingerprints`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ja4_r: Option<String>,
+    /// The TLS library the JA4 b/c parts identify ("openssl 3.0", "unknown").
+    pub stack: String,
+    /// What the stack match rests on: "ja4_bc" (both hashes) or "ja4_c".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_basis: Option<&'static str>,
     pub legacy_version: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub offered_versions: Vec<String>,
@@ -522,6 +549,8 @@ fn client_extras(
         ja3_full,
         ja4: ja4.fingerprint,
         ja4_r: raw.then_some(ja4.raw),
+        stack: String::new(),
+        stack_basis: None,
         legacy_version: version_label(hello.legacy_version),
         offered_versions: hello
             .supported_versions
@@ -560,6 +589,7 @@ fn client_extras(
 pub fn build(
     event: &FlowEvent,
     policy: &Policy,
+    service: Option<&crate::policy::Service>,
     plaintext: Option<&PlaintextFacts>,
     findings: Vec<Finding>,
     options: &super::OutputOptions,
@@ -590,6 +620,17 @@ pub fn build(
     };
     let mut tlstap = tlstap;
     tlstap.findings = findings;
+    tlstap.service = service.map(|s| TlstapService {
+        owner: s.owner.clone(),
+    });
+    if let Some(client) = &mut tlstap.client {
+        let found = policy.stacks.identify(&client.ja4);
+        client.stack = found.label();
+        client.stack_basis = match found {
+            StackMatch::Known { basis, .. } => Some(basis.as_str()),
+            StackMatch::Unknown => None,
+        };
+    }
     tlstap.starttls = event.starttls.map(|p| p.as_str());
     tlstap.client_zone = policy.zone(event.client.ip).map(str::to_string);
     tlstap.server_zone = policy.zone(event.server.ip).map(str::to_string);
@@ -665,6 +706,11 @@ pub fn build(
                 vlan: Vlan { id: id.to_string() },
             }),
         },
+        service: service.map(|s| EcsService {
+            target: ServiceTarget {
+                name: s.name.clone(),
+            },
+        }),
         tls,
         tlstap,
     }
@@ -710,6 +756,7 @@ fn tls_fields(summary: &HandshakeSummary, raw_fingerprints: bool) -> (Tls, Tlsta
     };
     let tlstap = Tlstap {
         end_reason: "",
+        service: None,
         quic: None,
         dtls_cookie_exchange: summary.hello_verify,
         cipher_id: server_hello.map(|sh| server_cipher(sh).1),

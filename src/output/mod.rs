@@ -114,6 +114,7 @@ impl RecordWriter {
             plaintext: plaintext.as_ref(),
             previous: None,
         };
+        let service = policy.service(&facts);
         let mut findings = evaluator.evaluate(facts, policy);
         findings.retain(|finding| {
             finding.severity >= options.min_severity || finding.exception.is_some()
@@ -125,7 +126,14 @@ impl RecordWriter {
         for finding in &findings {
             *self.counters.findings_by_id.entry(finding.id).or_insert(0) += 1;
         }
-        let record = ecs::build(event, policy, plaintext.as_ref(), findings, options);
+        let record = ecs::build(
+            event,
+            policy,
+            service,
+            plaintext.as_ref(),
+            findings,
+            options,
+        );
         self.write_value(&record)
     }
 

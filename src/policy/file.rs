@@ -46,6 +46,20 @@ struct RawPolicy {
     mtls: Vec<RawMtls>,
     #[serde(default, rename = "exception")]
     exceptions: Vec<RawException>,
+    #[serde(default, rename = "service")]
+    services: Vec<RawService>,
+    /// Checked by the stack catalogue's own reader (see below).
+    #[serde(default)]
+    stack: Vec<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    owner: String,
+    #[serde(rename = "match")]
+    selector: RawMatch,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -303,6 +317,33 @@ pub fn parse(path: &Path, text: &str) -> Result<(Policy, PolicyCheck), PolicyErr
             name: service.name.clone(),
             selector: context.selector(&service.selector)?,
         });
+    }
+    for service in &raw.services {
+        if service.name.get_ref().trim().is_empty() {
+            return context.invalid(service.name.span(), "service name is empty".to_string());
+        }
+        policy.services.push(super::Service {
+            name: service.name.get_ref().clone(),
+            owner: service.owner.clone(),
+            selector: context.selector(&service.selector)?,
+        });
+    }
+    if !raw.stack.is_empty() {
+        use crate::tls::fingerprint::stacks::{entries_in_policy, StackError};
+        match entries_in_policy(text) {
+            Ok(entries) => policy.stacks.extend(entries),
+            Err(error) => {
+                let line = match &error {
+                    StackError::Invalid { line, .. } | StackError::Duplicate { line, .. } => *line,
+                    StackError::Syntax(_) => 1,
+                };
+                return Err(PolicyError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    message: error.to_string(),
+                });
+            }
+        }
     }
     let known: Vec<&str> = super::rules::RULES.iter().map(|rule| rule.id).collect();
     for raw in &raw.exceptions {

@@ -216,6 +216,19 @@ pub struct Policy {
     pub exceptions: Vec<Exception>,
     /// Bound on the cross-session service history.
     pub max_services: usize,
+    /// Named services with owners (`[[service]]`), first match wins.
+    pub services: Vec<Service>,
+    /// Client TLS stacks by JA4 b/c: the built-in catalogue plus `[[stack]]`.
+    pub stacks: crate::tls::fingerprint::stacks::StackCatalog,
+}
+
+/// A service the policy names, with its owner: records carry both, and the
+/// inventory groups by them.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub owner: String,
+    pub selector: ExceptionMatch,
 }
 
 impl Default for Policy {
@@ -229,11 +242,20 @@ impl Default for Policy {
             mtls: Vec::new(),
             exceptions: Vec::new(),
             max_services: 100_000,
+            services: Vec::new(),
+            stacks: crate::tls::fingerprint::stacks::StackCatalog::builtin(),
         }
     }
 }
 
 impl Policy {
+    /// The `[[service]]` a session belongs to.
+    pub fn service(&self, facts: &SessionFacts<'_>) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|service| service.selector.matches(facts))
+    }
+
     /// The zone name of an address, if it is in a named zone.
     pub fn zone(&self, ip: std::net::IpAddr) -> Option<&str> {
         self.zones
