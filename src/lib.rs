@@ -10,9 +10,11 @@
 pub mod capture;
 pub mod decode;
 pub mod flow;
+pub mod inventory;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
+pub mod report;
 pub mod stats;
 pub mod time;
 pub mod tls;

@@ -8,6 +8,7 @@
 //! [`history::History`] that the evaluator updates in packet order.
 //! Exceptions from the policy file cover findings without hiding them.
 
+pub mod drift;
 mod exception;
 mod file;
 pub mod history;
