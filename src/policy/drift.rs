@@ -38,3 +38,301 @@ pub struct KnownLeaf {
     pub first_seen: i64,
     pub last_seen: i64,
 }
+
+use std::collections::{HashMap, VecDeque};
+
+use serde_json::json;
+
+use super::{Finding, Policy, SessionFacts, Severity};
+use crate::tls::fingerprint::{ja4, stacks::StackMatch};
+use crate::tls::names;
+
+/// Rows kept per service; beyond them the oldest row goes (a flood of
+/// distinct leaves or stacks cannot grow one service without bound).
+const MAX_ROWS: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ServiceId {
+    server: SocketAddr,
+    sni: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ServiceState {
+    negotiations: Vec<KnownNegotiation>,
+    leaves: Vec<KnownLeaf>,
+    stacks: Vec<String>,
+    not_rotated_day: Option<i64>,
+}
+
+/// The drift memory: earlier runs (from the inventory) plus this run.
+pub struct Drift {
+    services: HashMap<ServiceId, ServiceState, ahash::RandomState>,
+    order: VecDeque<ServiceId>,
+    max_services: usize,
+    evicted: u64,
+}
+
+fn push_capped<T>(rows: &mut Vec<T>, row: T) {
+    if rows.len() >= MAX_ROWS {
+        rows.remove(0);
+    }
+    rows.push(row);
+}
+
+impl Drift {
+    pub fn new(max_services: usize, known: Vec<KnownService>) -> Self {
+        let mut drift = Self {
+            services: HashMap::with_hasher(ahash::RandomState::new()),
+            order: VecDeque::new(),
+            max_services: max_services.max(1),
+            evicted: 0,
+        };
+        for service in known {
+            let Some(server) = service.server else {
+                continue;
+            };
+            let id = ServiceId {
+                server,
+                sni: service.sni.map(|s| s.to_ascii_lowercase()),
+            };
+            let state = drift.entry(id);
+            for negotiation in service.negotiations {
+                if !state.negotiations.contains(&negotiation) {
+                    push_capped(&mut state.negotiations, negotiation);
+                }
+            }
+            for leaf in service.leaves {
+                push_capped(&mut state.leaves, leaf);
+            }
+            for stack in service.stacks {
+                if !state.stacks.contains(&stack) {
+                    push_capped(&mut state.stacks, stack);
+                }
+            }
+            state.not_rotated_day = service.not_rotated_day;
+        }
+        drift
+    }
+
+    /// Services forgotten at the cap.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    fn entry(&mut self, id: ServiceId) -> &mut ServiceState {
+        if !self.services.contains_key(&id) {
+            while self.services.len() >= self.max_services {
+                match self.order.pop_front() {
+                    Some(oldest) => {
+                        if self.services.remove(&oldest).is_some() {
+                            self.evicted += 1;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            self.order.push_back(id.clone());
+        }
+        self.services.entry(id).or_default()
+    }
+
+    /// Appends this session's drift findings, then remembers the session.
+    pub fn check(&mut self, facts: &SessionFacts<'_>, policy: &Policy, out: &mut Vec<Finding>) {
+        let Some(tls) = facts.tls else { return };
+        let Some(server_hello) = tls.server_hello.as_ref() else {
+            return;
+        };
+        let Some(version) = server_hello.version().normalized() else {
+            return;
+        };
+        let wire = server_hello.version();
+        let now = facts.time.as_secs();
+        let id = ServiceId {
+            server: facts.server,
+            sni: facts.sni().map(str::to_ascii_lowercase),
+        };
+        let service = facts.sni().map_or_else(
+            || facts.server.to_string(),
+            |sni| format!("{} ({sni})", facts.server),
+        );
+        let negotiation = KnownNegotiation {
+            version: wire.ecs_version().unwrap_or("unknown").to_string(),
+            protocol: wire.ecs_protocol().unwrap_or("tls").to_string(),
+            cipher: names::cipher_suite_name(server_hello.cipher_suite).map_or_else(
+                || format!("0x{:04x}", server_hello.cipher_suite),
+                str::to_string,
+            ),
+        };
+        let stack = tls.client_hello.as_ref().map(|hello| {
+            let fingerprint = ja4::client(hello, tls.carrier).fingerprint;
+            match policy.stacks.identify(&fingerprint) {
+                found @ StackMatch::Known { .. } => found.label(),
+                StackMatch::Unknown => "unknown".to_string(),
+            }
+        });
+        let leaf = tls.server_chain.certificates.first().and_then(|entry| {
+            let summary = entry.summary.as_ref().ok()?;
+            Some((summary.sha256_hex(), summary.not_after.0))
+        });
+        let warning_days = policy.certificates.expiry_warning_days;
+        let state = self.entry(id);
+        let add = |out: &mut Vec<Finding>, id, severity, message: String, evidence| {
+            out.push(Finding {
+                id,
+                severity,
+                message,
+                evidence,
+                exception: None,
+            });
+        };
+
+        // negotiation_changed: one (version, cipher) for all of history, now another.
+        if let [previous] = state.negotiations.as_slice() {
+            if *previous != negotiation {
+                let before = super::parse_version(&previous.version);
+                let severity = match before {
+                    Some(before) if version < before => Severity::High,
+                    Some(before) if version > before => Severity::Info,
+                    _ => Severity::Low,
+                };
+                let change = match before {
+                    Some(before) if version < before => "downgrade",
+                    Some(before) if version > before => "upgrade",
+                    _ => "cipher change",
+                };
+                add(
+                    out,
+                    NEGOTIATION_CHANGED.id,
+                    severity,
+                    format!(
+                        "{service} negotiated {} {} {} for all its history; now {} {} {} ({change})",
+                        previous.protocol, previous.version, previous.cipher,
+                        negotiation.protocol, negotiation.version, negotiation.cipher
+                    ),
+                    json!({"server": facts.server.to_string(), "sni": facts.sni(), "change": change,
+                        "previous": {"version": previous.version, "protocol": previous.protocol, "cipher": previous.cipher},
+                        "now": {"version": negotiation.version, "protocol": negotiation.protocol, "cipher": negotiation.cipher}}),
+                );
+            }
+        }
+        if !state.negotiations.contains(&negotiation) {
+            push_capped(&mut state.negotiations, negotiation);
+        }
+
+        // cert_rotated / cert_not_rotated: TLS ≤ 1.2 shows the leaf in the clear.
+        if let Some((sha256, not_after)) = leaf {
+            let known = state.leaves.iter().position(|l| l.sha256 == sha256);
+            match known {
+                Some(index) => {
+                    if let Some(row) = state.leaves.get_mut(index) {
+                        row.last_seen = row.last_seen.max(now);
+                    }
+                }
+                None => {
+                    if let Some(old) = state.leaves.iter().max_by_key(|l| l.last_seen) {
+                        let days_left = old.not_after.map(|t| (t - now).div_euclid(86_400));
+                        add(
+                            out,
+                            CERT_ROTATED.id,
+                            CERT_ROTATED.severity,
+                            format!(
+                                "{service} presents a new leaf {}…; the previous one {}… {}",
+                                &sha256[..sha256.len().min(16)],
+                                &old.sha256[..old.sha256.len().min(16)],
+                                days_left.map_or_else(
+                                    || "had no expiry".to_string(),
+                                    |d| format!("had {d} days left")
+                                )
+                            ),
+                            json!({"server": facts.server.to_string(), "sni": facts.sni(),
+                                "rotated_at": facts.time.to_rfc3339_micros(),
+                                "old": {"sha256": old.sha256, "not_after": old.not_after.map(rfc3339)},
+                                "new": {"sha256": sha256, "not_after": rfc3339(not_after)},
+                                "days_before_old_expiry": days_left}),
+                        );
+                    }
+                    push_capped(
+                        &mut state.leaves,
+                        KnownLeaf {
+                            sha256: sha256.clone(),
+                            not_after: Some(not_after),
+                            first_seen: now,
+                            last_seen: now,
+                        },
+                    );
+                }
+            }
+            let remaining = not_after - now;
+            let day = now.div_euclid(86_400);
+            if remaining > 0
+                && remaining <= warning_days.saturating_mul(86_400)
+                && state.not_rotated_day != Some(day)
+            {
+                state.not_rotated_day = Some(day);
+                add(
+                    out,
+                    CERT_NOT_ROTATED.id,
+                    CERT_NOT_ROTATED.severity,
+                    format!(
+                        "{service} still serves a leaf that expires in {} days (warning window {warning_days} days)",
+                        remaining.div_euclid(86_400)
+                    ),
+                    json!({"server": facts.server.to_string(), "sni": facts.sni(), "sha256": sha256,
+                        "not_after": rfc3339(not_after), "days_left": remaining.div_euclid(86_400), "day": rfc3339(day * 86_400)}),
+                );
+            }
+        }
+
+        // new_client_stack: a stack this service has never seen (once it has history).
+        if let Some(stack) = stack {
+            if !state.stacks.contains(&stack) {
+                if !state.stacks.is_empty() {
+                    add(
+                        out,
+                        NEW_CLIENT_STACK.id,
+                        NEW_CLIENT_STACK.severity,
+                        format!("{service}: a client stack never seen for it before: {stack}"),
+                        json!({"server": facts.server.to_string(), "sni": facts.sni(), "client": facts.client.ip().to_string(),
+                            "stack": stack, "known_stacks": state.stacks}),
+                    );
+                }
+                push_capped(&mut state.stacks, stack);
+            }
+        }
+    }
+}
+
+fn rfc3339(seconds: i64) -> String {
+    crate::x509::CertificateTime(seconds).to_rfc3339()
+}
+
+use super::rules::Rule;
+
+pub const NEGOTIATION_CHANGED: Rule = Rule {
+    id: "negotiation_changed",
+    severity: Severity::Medium,
+    summary: "A service that negotiated one version and cipher for all its history (earlier runs in the inventory included) negotiates another: high for a lower version, info for a higher one, low for another cipher.",
+    check: |_, _, _| {},
+};
+
+pub const CERT_ROTATED: Rule = Rule {
+    id: "cert_rotated",
+    severity: Severity::Info,
+    summary: "A service presents a leaf certificate it never presented before; evidence gives both fingerprints and expiries and how many days before the old one's expiry the rotation happened.",
+    check: |_, _, _| {},
+};
+
+pub const CERT_NOT_ROTATED: Rule = Rule {
+    id: "cert_not_rotated",
+    severity: Severity::Medium,
+    summary: "A service still serves a leaf inside the expiry warning window; raised once per service per day, not per session.",
+    check: |_, _, _| {},
+};
+
+pub const NEW_CLIENT_STACK: Rule = Rule {
+    id: "new_client_stack",
+    severity: Severity::Low,
+    summary: "A client TLS stack (library and version, from the JA4 catalogue) never seen before for this service, once the service has a history.",
+    check: |_, _, _| {},
+};

@@ -292,20 +292,27 @@ pub struct Counters {
 /// Applies the rules and exceptions in packet order; owns the service history.
 pub struct Evaluator {
     history: history::History,
+    drift: drift::Drift,
     counters: Counters,
 }
 
 impl Evaluator {
     pub fn new(policy: &Policy) -> Self {
+        Self::with_known(policy, Vec::new())
+    }
+
+    /// An evaluator that judges drift against what earlier runs saw (the inventory).
+    pub fn with_known(policy: &Policy, known: Vec<drift::KnownService>) -> Self {
         Self {
             history: history::History::new(policy.max_services),
+            drift: drift::Drift::new(policy.max_services, known),
             counters: Counters::default(),
         }
     }
 
     pub fn counters(&self) -> Counters {
         let mut counters = self.counters.clone();
-        counters.services_evicted = self.history.evicted();
+        counters.services_evicted = self.history.evicted() + self.drift.evicted();
         counters
     }
 
@@ -321,6 +328,7 @@ impl Evaluator {
             );
         }
         rules::derive(&facts, &mut findings);
+        self.drift.check(&facts, policy, &mut findings);
         exception::apply(&facts, policy, &mut findings);
         self.history.observe(&facts);
         self.counters.sessions_evaluated += 1;

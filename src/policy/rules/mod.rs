@@ -151,6 +151,10 @@ pub const RULES: &[Rule] = &[
     handshake::MTLS_MISSING,
     handshake::MTLS_NOT_OBSERVABLE,
     CLIENT_ACCEPTED_INVALID_CERT,
+    crate::policy::drift::NEGOTIATION_CHANGED,
+    crate::policy::drift::CERT_ROTATED,
+    crate::policy::drift::CERT_NOT_ROTATED,
+    crate::policy::drift::NEW_CLIENT_STACK,
     EXCEPTION_EXPIRED,
 ];
 
