@@ -69,6 +69,9 @@ impl Default for OutputOptions {
 /// Turns finished flows into lines on a sink.
 pub struct RecordWriter {
     sink: Box<dyn Sink>,
+    /// Sees every session record with every finding, whatever the output
+    /// filters drop (the inventory).
+    archive: Option<Box<dyn Sink>>,
     line: Vec<u8>,
     counters: Counters,
 }
@@ -77,9 +80,16 @@ impl RecordWriter {
     pub fn new(sink: Box<dyn Sink>) -> Self {
         Self {
             sink,
+            archive: None,
             line: Vec::with_capacity(4096),
             counters: Counters::default(),
         }
+    }
+
+    /// Also hands every session record, unfiltered, to `archive`.
+    pub fn with_archive(mut self, archive: Box<dyn Sink>) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     pub fn counters(&self) -> &Counters {
@@ -116,10 +126,24 @@ impl RecordWriter {
         };
         let service = policy.service(&facts);
         let mut findings = evaluator.evaluate(facts, policy);
+        let all = self.archive.as_ref().map(|_| findings.clone());
         findings.retain(|finding| {
             finding.severity >= options.min_severity || finding.exception.is_some()
         });
-        if findings.is_empty() && (options.only_findings || plaintext.is_some()) {
+        let filtered = findings.is_empty() && (options.only_findings || plaintext.is_some());
+        if let Some(all) = all {
+            // Plaintext sessions without a finding are not records anywhere.
+            if !(all.is_empty() && plaintext.is_some()) {
+                let record = ecs::build(event, policy, service, plaintext.as_ref(), all, options);
+                self.line.clear();
+                serde_json::to_writer(&mut self.line, &record)?;
+                self.line.push(b'\n');
+                if let Some(archive) = self.archive.as_mut() {
+                    archive.write_line(&self.line)?;
+                }
+            }
+        }
+        if filtered {
             self.counters.records_filtered += 1;
             return Ok(());
         }
@@ -151,6 +175,9 @@ impl RecordWriter {
     }
 
     pub fn flush(&mut self) -> Result<(), OutputError> {
+        if let Some(archive) = self.archive.as_mut() {
+            archive.flush()?;
+        }
         self.sink.flush()
     }
 
