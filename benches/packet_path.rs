@@ -50,7 +50,7 @@ fn run(
             destination,
             transport: d.transport,
             tcp: d.tcp,
-            encap: d.encap,
+            encap: &d.encap,
             payload: d.payload,
         };
         table.process(&packet, events);

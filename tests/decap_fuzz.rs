@@ -143,7 +143,7 @@ impl Harness {
             destination,
             transport: decoded.transport,
             tcp: decoded.tcp,
-            encap: decoded.encap,
+            encap: &decoded.encap,
             payload: decoded.payload,
         };
         self.flows.process(&packet, events);

@@ -96,7 +96,7 @@ impl Conversation {
                 // A distinct IP id per packet, as a real sender gives.
                 ident: (self.index as u32) << 16,
             },
-            encap: EncapPath::default(),
+            encap: &EncapPath::EMPTY,
             payload,
         }
     }

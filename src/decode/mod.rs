@@ -128,6 +128,11 @@ pub struct EncapPath {
 
 impl EncapPath {
     pub const CAPACITY: usize = 8;
+    /// No encapsulation: the plain path, shared by reference.
+    pub const EMPTY: EncapPath = EncapPath {
+        layers: [None; EncapPath::CAPACITY],
+        len: 0,
+    };
 
     fn push(&mut self, layer: Encap) -> Result<(), DecodeError> {
         let slot = self

@@ -106,7 +106,7 @@ pub struct FlowPacket<'a> {
     pub destination: Endpoint,
     pub transport: Transport,
     pub tcp: TcpSegment,
-    pub encap: EncapPath,
+    pub encap: &'a EncapPath,
     pub payload: &'a [u8],
 }
 
@@ -477,7 +477,7 @@ impl FlowTable {
                 start_index: packet.index,
                 first_seen: packet.time,
                 last_seen: packet.time,
-                encap: packet.encap,
+                encap: *packet.encap,
                 transport: packet.transport,
                 syn_seen: packet.tcp.flags.syn(),
                 packets: [0; 2],
