@@ -3,7 +3,21 @@
 //! SIEM would) and never reaches back into the pipeline. At start-up it hands
 //! the policy what earlier runs saw ([`crate::policy::drift::KnownService`]),
 //! so drift is judged like any finding.
+//!
+//! `store` keeps it in SQLite (bounded by [`InventoryLimits`]), `sink` feeds it
+//! from the output stage, `table` prints it for people.
 
 pub mod model;
+pub mod record;
+mod schema;
+mod sink;
+mod store;
+mod table;
 
 pub use model::*;
+pub use schema::SCHEMA_VERSION;
+pub use sink::InventorySink;
+pub use store::{
+    Inventory, InventoryCounters, InventoryError, InventoryLimits, MAX_PENDING_RECORDS,
+};
+pub use table::print_table;

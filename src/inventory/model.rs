@@ -80,6 +80,9 @@ pub struct ClientStackRow {
     pub sessions: u64,
     /// Distinct client addresses seen with this stack and JA4 (capped count).
     pub distinct_clients: u64,
+    /// True once `max_distinct_clients_tracked` stopped the count: the real
+    /// number of clients is at least `distinct_clients`.
+    pub distinct_clients_capped: bool,
     pub first_seen: String,
     pub last_seen: String,
 }
