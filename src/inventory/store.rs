@@ -1299,6 +1299,17 @@ impl Inventory {
     }
 }
 
+impl std::fmt::Debug for Inventory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inventory")
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .field("limits", &self.limits)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for Inventory {
     /// Commits what was ingested when the owner forgot to; errors cannot be
     /// reported here, and the data is at worst lost, never corrupt.
