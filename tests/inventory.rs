@@ -460,6 +460,69 @@ fn per_service_caps_bound_rows_and_distinct_clients() {
 }
 
 #[test]
+fn drift_events_beyond_the_row_cap_evict_the_oldest() {
+    let (_dir, path) = temp_inventory();
+    let limits = InventoryLimits {
+        max_rows_per_service: 2,
+        ..InventoryLimits::default()
+    };
+    let mut inventory = Inventory::open(&path, limits).expect("open");
+    for day in ["01", "02", "03"] {
+        let mut record = session(
+            &format!("2026-12-{day}T00:00:00Z"),
+            "10.1.0.1",
+            "10.0.0.1",
+            443,
+            "svc",
+        );
+        record["tlstap"]["findings"] = json!([{"id": "cert_rotated", "severity": "info",
+            "message": "rotated", "evidence": {}}]);
+        inventory.ingest(&record).expect("ingest");
+    }
+    inventory.commit().expect("commit");
+    let times: Vec<String> = inventory
+        .snapshot()
+        .expect("snapshot")
+        .drift
+        .into_iter()
+        .map(|e| e.time)
+        .collect();
+    assert_eq!(
+        times,
+        ["2026-12-02T00:00:00.000000Z", "2026-12-03T00:00:00.000000Z"]
+    );
+    assert_eq!(inventory.counters().rows_dropped, 1);
+}
+
+#[test]
+fn a_writer_that_never_commits_still_commits_every_max_pending_records() {
+    let (_dir, path) = temp_inventory();
+    let mut inventory = Inventory::open(&path, InventoryLimits::default()).expect("open");
+    let pending = usize::try_from(tlstap::inventory::MAX_PENDING_RECORDS).expect("small");
+    for _ in 0..pending + 10 {
+        inventory
+            .ingest(&session(
+                "2026-11-23T00:00:00Z",
+                "10.1.0.1",
+                "10.0.0.1",
+                443,
+                "svc",
+            ))
+            .expect("ingest");
+    }
+    let reader = Inventory::open_read_only(&path).expect("reader");
+    let seen = total_sessions(&reader.snapshot().expect("snapshot"));
+    assert_eq!(seen, tlstap::inventory::MAX_PENDING_RECORDS);
+    drop(inventory);
+    let seen = total_sessions(&reader.snapshot().expect("snapshot"));
+    assert_eq!(
+        seen,
+        tlstap::inventory::MAX_PENDING_RECORDS + 10,
+        "drop commits"
+    );
+}
+
+#[test]
 fn retention_deletes_rows_last_seen_before_the_window() {
     let (_dir, path) = temp_inventory();
     let mut inventory = Inventory::open(&path, InventoryLimits::default()).expect("open");
