@@ -2,11 +2,11 @@
 //! and what `report` renders. Times are RFC 3339 UTC strings (packet time of
 //! the sessions, as the records carry them).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A service as the inventory keys it: server address, port and SNI
 /// (empty when the client sent none).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     pub ip: String,
     pub port: u16,
@@ -14,7 +14,7 @@ pub struct ServiceKey {
 }
 
 /// Everything known about one service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRow {
     pub key: ServiceKey,
     /// The policy's `[[service]]` name and owner, when a record carried them.
@@ -45,7 +45,7 @@ pub struct ServiceRow {
     pub invalid_cert_clients: Vec<InvalidCertClient>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NegotiationRow {
     /// ECS `tls.version` ("1.3") and `tls.version_protocol` ("tls", "dtls").
     pub version: String,
@@ -57,7 +57,7 @@ pub struct NegotiationRow {
     pub last_seen: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateRow {
     /// `tls.server.hash.sha256` (upper-case hex, as the record has it).
     pub sha256: String,
@@ -71,7 +71,7 @@ pub struct CertificateRow {
     pub last_seen: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientStackRow {
     /// `tlstap.client.stack` ("openssl 3.0", "unknown").
     pub stack: String,
@@ -87,7 +87,7 @@ pub struct ClientStackRow {
     pub last_seen: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingCount {
     pub id: String,
     /// Highest severity seen for this id on this service.
@@ -97,7 +97,7 @@ pub struct FindingCount {
     pub excepted: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExceptionUse {
     pub id: String,
     pub owner: String,
@@ -108,7 +108,7 @@ pub struct ExceptionUse {
     pub last_seen: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvalidCertClient {
     pub client_ip: String,
     pub stack: String,
@@ -119,7 +119,7 @@ pub struct InvalidCertClient {
 }
 
 /// A drift finding as it was raised (kept as an event for "what changed since").
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriftEvent {
     pub time: String,
     pub key: ServiceKey,
@@ -132,7 +132,7 @@ pub struct DriftEvent {
 }
 
 /// One `read`/`live` run that wrote into the inventory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRow {
     /// Wall-clock start of the run (RFC 3339).
     pub started: String,
@@ -142,7 +142,7 @@ pub struct RunRow {
 }
 
 /// The whole inventory, for printing and reporting.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InventorySnapshot {
     pub services: Vec<ServiceRow>,
     pub drift: Vec<DriftEvent>,

@@ -17,6 +17,7 @@ pub const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A [`Sink`] that ingests every line into an [`Inventory`]. A line that is
 /// not a session record (stats, broken JSON) is counted, not an error.
+#[derive(Debug)]
 pub struct InventorySink {
     inventory: Inventory,
     uncommitted: u64,

@@ -205,13 +205,12 @@ impl Inventory {
         // WAL: readers never block the writer, and a killed writer leaves a
         // log that the next open replays. synchronous=NORMAL keeps every
         // commit across a process kill (only power loss can lose the last).
-        let mode: String = inventory
+        // The answer is the mode in force; a file system without shared
+        // memory keeps its rollback journal, which is still crash-safe.
+        let _mode: String = inventory
             .connection
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
             .map_err(inventory.sql("set journal_mode"))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            // In-memory or exotic file systems: keep going with what we got.
-        }
         inventory
             .connection
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
@@ -1246,14 +1245,21 @@ impl Inventory {
     /// What earlier runs saw, in the form the policy's drift memory takes.
     pub fn known_services(&self) -> Result<Vec<KnownService>, InventoryError> {
         let snapshot = self.snapshot()?;
+        let mut not_rotated: std::collections::HashMap<&ServiceKey, i64> =
+            std::collections::HashMap::new();
+        for event in &snapshot.drift {
+            if event.id != "cert_not_rotated" {
+                continue;
+            }
+            if let Some(seconds) = record::unix_seconds(&event.time) {
+                let latest = not_rotated.entry(&event.key).or_insert(seconds);
+                *latest = (*latest).max(seconds);
+            }
+        }
         let mut known = Vec::with_capacity(snapshot.services.len());
         for service in &snapshot.services {
-            let not_rotated_day = snapshot
-                .drift
-                .iter()
-                .filter(|event| event.key == service.key && event.id == "cert_not_rotated")
-                .filter_map(|event| record::unix_seconds(&event.time))
-                .max()
+            let not_rotated_day = not_rotated
+                .get(&service.key)
                 .map(|seconds| seconds.div_euclid(86_400));
             let mut stacks: Vec<String> = service
                 .clients
@@ -1296,6 +1302,17 @@ impl Inventory {
             });
         }
         Ok(known)
+    }
+}
+
+impl std::fmt::Debug for Inventory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inventory")
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .field("limits", &self.limits)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
     }
 }
 
