@@ -14,7 +14,8 @@ use tlstap::capture::{FileSource, LiveOptions, LiveSource, PacketSource};
 use tlstap::output::{open_sinks, OutputOptions, RecordWriter, SinkOptions};
 use tlstap::pipeline::{self, PipelineConfig};
 use tlstap::pipeline::{Controls, Overload};
-use tlstap::policy::{Networks, Policy, Severity};
+use tlstap::inventory::{print_table, Inventory, InventoryLimits, InventorySink};
+use tlstap::policy::{drift, Networks, Policy, Severity};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +43,15 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print the inventory that `read`/`live --inventory PATH` built: per
+    /// service, versions and ciphers, certificates, client TLS stacks, findings.
+    Inventory {
+        #[arg(value_name = "INVENTORY.sqlite")]
+        path: PathBuf,
+        /// JSON for machines instead of the table for people.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +204,17 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
     pub max_handshake_bytes: usize,
 
+    /// Persistent inventory (SQLite, created if missing): every session record
+    /// is added to it, and drift findings (negotiation_changed, cert_rotated,
+    /// cert_not_rotated, new_client_stack) are judged against what it holds.
+    #[arg(long, value_name = "PATH")]
+    pub inventory: Option<PathBuf>,
+
+    /// Delete inventory rows last seen more than this many days before the
+    /// newest record (packet time).
+    #[arg(long, value_name = "DAYS")]
+    pub inventory_retention_days: Option<u32>,
+
     /// Ignore VLAN ids and tunnel ids (VNI, GRE key, MPLS label, …) when telling
     /// flows apart; by default the same 5-tuple on two VLANs or tunnels is two flows.
     #[arg(long)]
@@ -252,6 +273,82 @@ impl AnalysisArgs {
     }
 }
 
+impl AnalysisArgs {
+    /// Opens `--inventory`: gives the pipeline what earlier runs saw and the
+    /// writer an archive sink that adds every record to it.
+    pub fn attach_inventory(
+        &self,
+        config: &mut PipelineConfig,
+        writer: RecordWriter,
+        source: &str,
+    ) -> Result<RecordWriter> {
+        let Some(path) = &self.inventory else {
+            return Ok(writer);
+        };
+        let limits = InventoryLimits {
+            retention_days: self.inventory_retention_days,
+            ..InventoryLimits::default()
+        };
+        let mut inventory = Inventory::open(path, limits)?;
+        config.known_services = inventory
+            .known_services()?
+            .into_iter()
+            .map(known_service)
+            .collect();
+        inventory.begin_run(source)?;
+        Ok(writer.with_archive(Box::new(InventorySink::new(inventory))))
+    }
+}
+
+/// The inventory's view of a service, in the policy's terms.
+fn known_service(known: tlstap::inventory::KnownService) -> drift::KnownService {
+    drift::KnownService {
+        server: known.server,
+        sni: known.sni,
+        negotiations: known
+            .negotiations
+            .into_iter()
+            .map(|n| drift::KnownNegotiation {
+                version: n.version,
+                protocol: n.protocol,
+                cipher: n.cipher,
+            })
+            .collect(),
+        leaves: known
+            .leaves
+            .into_iter()
+            .map(|l| drift::KnownLeaf {
+                sha256: l.sha256,
+                not_after: l.not_after,
+                first_seen: l.first_seen,
+                last_seen: l.last_seen,
+            })
+            .collect(),
+        stacks: known.stacks,
+        not_rotated_day: known.not_rotated_day,
+    }
+}
+
+/// Runs `tlstap inventory`.
+pub fn inventory(path: &std::path::Path, json: bool) -> Result<i32> {
+    let inventory = Inventory::open_read_only(path)?;
+    let snapshot = inventory.snapshot()?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = if json {
+        serde_json::to_writer_pretty(&mut out, &snapshot)
+            .map_err(std::io::Error::from)
+            .and_then(|()| std::io::Write::write_all(&mut out, b"\n"))
+    } else {
+        print_table(&snapshot, &mut out)
+    };
+    match written.and_then(|()| std::io::Write::flush(&mut out)) {
+        Ok(()) => Ok(0),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(error) => Err(error).context("writing the inventory"),
+    }
+}
+
 /// SIGINT/SIGTERM stop the run cleanly (drain, flush, final stats);
 /// SIGHUP reopens file outputs.
 fn install_signals() -> Result<Controls> {
@@ -268,13 +365,21 @@ fn install_signals() -> Result<Controls> {
 /// Runs `tlstap read`; returns the process exit code.
 pub fn read(args: ReadArgs) -> Result<i32> {
     let policy = args.analysis.policy()?;
-    let config = args.analysis.pipeline(args.workers, args.filter.clone())?;
+    let mut config = args.analysis.pipeline(args.workers, args.filter.clone())?;
     for file in &args.files {
         if file.as_os_str() != "-" && !file.exists() {
             bail!("{}: no such file", file.display());
         }
     }
-    let mut writer = args.outputs.writer()?;
+    let source = args
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut writer = args
+        .analysis
+        .attach_inventory(&mut config, args.outputs.writer()?, &source)?;
     let controls = install_signals()?;
 
     let total: u64 = args
@@ -345,7 +450,11 @@ pub fn live(args: LiveArgs) -> Result<i32> {
         ..LiveOptions::default()
     };
     let source = LiveSource::open(&options)?;
-    let mut writer = args.outputs.writer()?;
+    let mut writer = args.analysis.attach_inventory(
+        &mut config,
+        args.outputs.writer()?,
+        &format!("live -i {}", args.interface),
+    )?;
     if let Some(user) = &args.user {
         drop_privileges(user)?;
     }

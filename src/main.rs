@@ -11,6 +11,7 @@ fn main() {
         cli::Command::Read(args) => cli::read(args),
         cli::Command::Live(args) => cli::live(args),
         cli::Command::Policy(cli::PolicyCommand::Check { file }) => cli::policy_check(&file),
+        cli::Command::Inventory { path, json } => cli::inventory(&path, json),
     };
     match result {
         Ok(code) => std::process::exit(code),

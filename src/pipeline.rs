@@ -64,6 +64,8 @@ pub struct PipelineConfig {
     pub decode: DecodeConfig,
     /// IP fragment reassembly (in the reader, before sharding).
     pub fragments: FragmentLimits,
+    /// What earlier runs saw (the inventory), for the drift findings.
+    pub known_services: Vec<crate::policy::drift::KnownService>,
     /// Keep VLAN ids in the flow key (Suricata's default).
     pub key_on_encap: bool,
     /// How often (on the round clock) idle flows are swept.
@@ -88,6 +90,7 @@ impl Default for PipelineConfig {
             flow: FlowLimits::default(),
             decode: DecodeConfig::default(),
             fragments: FragmentLimits::default(),
+            known_services: Vec::new(),
             key_on_encap: true,
             sweep_interval: Duration::from_secs(5),
             filter: None,
@@ -762,7 +765,7 @@ fn run_output(
 ) -> (Snapshot, Option<OutputError>, bool) {
     let mut stage = OutputStage {
         policy,
-        evaluator: Evaluator::new(policy),
+        evaluator: Evaluator::with_known(policy, config.known_services.clone()),
         writer,
         options: config.output,
         stats: Snapshot::default(),

@@ -1,8 +1,8 @@
 //! The persistent estate inventory: what the record stream showed, per
 //! service, across runs. Downstream of `output`: it reads records (as the
 //! SIEM would) and never reaches back into the pipeline. At start-up it hands
-//! the policy what earlier runs saw ([`crate::policy::drift::KnownService`]),
-//! so drift is judged like any finding.
+//! the CLI what earlier runs saw ([`KnownService`]), which the CLI gives the
+//! policy, so drift is judged like any finding.
 //!
 //! `store` keeps it in SQLite (bounded by [`InventoryLimits`]), `sink` feeds it
 //! from the output stage, `table` prints it for people.

@@ -148,3 +148,35 @@ pub struct InventorySnapshot {
     pub drift: Vec<DriftEvent>,
     pub runs: Vec<RunRow>,
 }
+
+/// What earlier runs saw of one service, for the policy's drift memory. The
+/// CLI turns it into `policy::drift::KnownService` (the inventory reads
+/// records only and does not know the policy's types).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KnownService {
+    pub server: Option<std::net::SocketAddr>,
+    /// Lower-case SNI; `None` for sessions without one.
+    pub sni: Option<String>,
+    pub negotiations: Vec<KnownNegotiation>,
+    /// Server leaves, oldest first.
+    pub leaves: Vec<KnownLeaf>,
+    pub stacks: Vec<String>,
+    /// Day (days since 1970-01-01) of the last `cert_not_rotated` event.
+    pub not_rotated_day: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct KnownNegotiation {
+    pub version: String,
+    pub protocol: String,
+    pub cipher: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KnownLeaf {
+    pub sha256: String,
+    /// Unix seconds.
+    pub not_after: Option<i64>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}

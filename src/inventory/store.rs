@@ -18,7 +18,6 @@ use serde_json::Value;
 use super::model::*;
 use super::record::{self, Finding, Refusal, SessionFacts, SessionKind};
 use super::schema::{APPLICATION, SCHEMA_V1, SCHEMA_VERSION};
-use crate::policy::drift::{KnownLeaf, KnownNegotiation, KnownService};
 
 /// A writer that never calls [`Inventory::commit`] still holds at most this
 /// many records in one transaction: the WAL file stays bounded.
