@@ -39,11 +39,13 @@ thead th { background: var(--accent); color: #fff; font-weight: 600; border-bott
 tbody tr:nth-child(even) { background: var(--band); }
 tbody th { font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.mono, .mono { font-family: "DejaVu Sans Mono", Consolas, "Liberation Mono", monospace; font-size: 11px; overflow-wrap: anywhere; }
+td.mono, .mono { font-family: "DejaVu Sans Mono", Consolas, "Liberation Mono", monospace; font-size: .9em; overflow-wrap: anywhere; }
+td.hash { white-space: nowrap; }
+td.sans { min-width: 14ch; }
 td.nowrap { white-space: nowrap; }
 .muted { color: var(--muted); }
 .none { color: var(--muted); font-style: italic; }
-.tag { display: inline-block; padding: 0 5px; border-radius: 3px; font-size: 10.5px; font-weight: 700; letter-spacing: .03em;
+.tag { display: inline-block; padding: 0 5px; border-radius: 3px; font-size: .82em; font-weight: 700; letter-spacing: .03em;
   border: 1px solid currentColor; white-space: nowrap; }
 .sev-critical { color: #fff; background: #7a0019; border-color: #7a0019; }
 .sev-high { color: #fff; background: #b42318; border-color: #b42318; }
@@ -72,6 +74,9 @@ nav.toc a { color: var(--accent); text-decoration: none; }
   h2 { break-after: avoid; }
   nav.toc { display: none; }
   .kpi dd { font-size: 17px; }
+  .kpi dt { font-size: 8px; letter-spacing: .02em; }
+  .kpi .detail { font-size: 8.5px; }
+  h1 { font-size: 20px; }
 }
 "#;
 
@@ -535,9 +540,9 @@ fn certificates_section(html: &mut String, report: &Report<'_>) {
         let certificate = entry.certificate;
         out!(
             html,
-            "<tr data-validity=\"{}\"><td>{}</td><th scope=\"row\" class=\"subject\">{}</th><td>{}</td><td class=\"mono\">{}</td>\
+            "<tr data-validity=\"{}\"><td>{}</td><th scope=\"row\" class=\"subject\">{}</th><td>{}</td><td class=\"mono sans\">{}</td>\
              <td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
-             <td class=\"mono\" title=\"{}\">{}…</td></tr>\n",
+             <td class=\"mono hash\" title=\"{}\">{}…</td></tr>\n",
             entry.validity.css_class(),
             validity_tag(entry.validity, entry.days_left),
             Escaped(&certificate.subject),
@@ -553,7 +558,7 @@ fn certificates_section(html: &mut String, report: &Report<'_>) {
             },
             entry.sessions,
             Escaped(&certificate.sha256),
-            Escaped(&certificate.sha256.chars().take(16).collect::<String>())
+            Escaped(&certificate.sha256.chars().take(12).collect::<String>())
         );
     }
     html.push_str("</tbody>\n</table>\n</section>\n");
@@ -665,8 +670,8 @@ fn invalid_cert_section(html: &mut String, report: &Report<'_>) {
         "invalid-cert",
         &format!(
             "Clients that completed a TLS 1.2-or-older handshake and exchanged data although the server's certificate \
-             was invalid ({} client/service pairs). Under TLS 1.3 this cannot be observed passively.",
-            report.summary.invalid_cert_clients
+             was invalid ({}). Under TLS 1.3 this cannot be observed passively.",
+            plural(report.summary.invalid_cert_clients, "client/service pair")
         ),
     );
     table_start(

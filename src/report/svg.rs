@@ -10,13 +10,13 @@ use time::{Duration, Month, OffsetDateTime};
 
 use super::{CertificateEntry, Escaped, Report, Validity};
 
-const WIDTH: f64 = 1000.0;
-const LABEL_RIGHT: f64 = 318.0;
-const CHART_LEFT: f64 = 326.0;
-const CHART_RIGHT: f64 = 874.0;
-const STATUS_LEFT: f64 = 882.0;
+const WIDTH: f64 = 900.0;
+const LABEL_RIGHT: f64 = 236.0;
+const CHART_LEFT: f64 = 246.0;
+const CHART_RIGHT: f64 = 770.0;
+const STATUS_LEFT: f64 = 778.0;
 const TOP: f64 = 40.0;
-const ROW: f64 = 30.0;
+const ROW: f64 = 32.0;
 const BAR: f64 = 12.0;
 /// The axis never spans more than this either side of today, so one
 /// ten-year root does not squash every other bar into a sliver.
@@ -53,7 +53,7 @@ pub(crate) fn timeline(report: &Report<'_>) -> String {
         svg,
         "<svg class=\"timeline\" viewBox=\"0 0 {WIDTH} {height:.0}\" \
          role=\"img\" aria-labelledby=\"timeline-title timeline-desc\" \
-         font-family=\"'Segoe UI', 'Helvetica Neue', Arial, sans-serif\" font-size=\"11\">"
+         font-family=\"'Segoe UI', 'Helvetica Neue', Arial, sans-serif\" font-size=\"11.5\">"
     );
     let _ = write!(
         svg,
@@ -120,11 +120,11 @@ pub(crate) fn timeline(report: &Report<'_>) -> String {
         let _ = write!(
             svg,
             "<text x=\"{LABEL_RIGHT}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#1d2430\" font-weight=\"600\">{}</text>\
-             <text x=\"{LABEL_RIGHT}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#5b6575\" font-size=\"9.5\">{}</text>",
-            y + 13.0,
-            Escaped(&truncate(&common_name(&certificate.subject), 48)),
-            y + 25.0,
-            Escaped(&truncate(&entry.services.join(", "), 56))
+             <text x=\"{LABEL_RIGHT}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#5b6575\" font-size=\"10.5\">{}</text>",
+            y + 14.0,
+            Escaped(&truncate(&common_name(&certificate.subject), 34)),
+            y + 27.0,
+            Escaped(&truncate(&entry.services.join(", "), 40))
         );
         match (entry.not_before, entry.not_after) {
             (Some(before), Some(after)) => {
@@ -143,7 +143,7 @@ pub(crate) fn timeline(report: &Report<'_>) -> String {
                         svg,
                         "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#ffffff\" font-size=\"10\">&#x2039;</text>",
                         left + 2.0,
-                        y + 19.0
+                        y + 20.0
                     );
                 }
                 if after > end {
@@ -151,7 +151,7 @@ pub(crate) fn timeline(report: &Report<'_>) -> String {
                         svg,
                         "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#ffffff\" font-size=\"10\" text-anchor=\"end\">&#x203a;</text>",
                         right - 2.0,
-                        y + 19.0
+                        y + 20.0
                     );
                 }
             }
@@ -159,7 +159,7 @@ pub(crate) fn timeline(report: &Report<'_>) -> String {
                 let _ = write!(
                     svg,
                     "<text x=\"{CHART_LEFT}\" y=\"{:.1}\" fill=\"#5b6575\" font-style=\"italic\">validity dates not readable</text>",
-                    y + 19.0
+                    y + 20.0
                 );
             }
         }
@@ -174,8 +174,8 @@ pub(crate) fn timeline(report: &Report<'_>) -> String {
         };
         let _ = write!(
             svg,
-            "<text x=\"{STATUS_LEFT}\" y=\"{:.1}\" fill=\"{colour}\" font-weight=\"700\" font-size=\"10\">{}</text></g>",
-            y + 19.0,
+            "<text x=\"{STATUS_LEFT}\" y=\"{:.1}\" fill=\"{colour}\" font-weight=\"700\" font-size=\"11\">{}</text></g>",
+            y + 20.0,
             Escaped(&status)
         );
     }
@@ -183,7 +183,7 @@ pub(crate) fn timeline(report: &Report<'_>) -> String {
         let _ = write!(
             svg,
             "<text x=\"{CHART_LEFT}\" y=\"{:.1}\" fill=\"#5b6575\">No server certificates in the inventory.</text>",
-            TOP + 19.0
+            TOP + 20.0
         );
     }
 
