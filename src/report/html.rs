@@ -512,9 +512,14 @@ fn certificates_section(html: &mut String, report: &Report<'_>) {
     out!(
         html,
         "<figure>{}<figcaption>Validity of each server certificate (notBefore → notAfter). Dashed line: report date; \
-         shaded band: {}-day warning window; ‹ › mark bars cut at the axis limits.</figcaption></figure>\n",
+         shaded band: {}-day warning window; ‹ › mark bars cut at the axis limits.{}</figcaption></figure>\n",
         svg::timeline(report),
-        report.options.expiry_warning_days
+        report.options.expiry_warning_days,
+        match report.certificates.len().saturating_sub(svg::MAX_TIMELINE_CERTIFICATES) {
+            0 => String::new(),
+            1 => " 1 more certificate, later to expire, is in the table below.".to_string(),
+            more => format!(" {more} more certificates, all later to expire, are in the table below."),
+        }
     );
     table_start(
         html,

@@ -322,7 +322,8 @@ pub(crate) fn render(report: &Report<'_>) -> String {
             vec![
                 cell(&super::service_label(service)),
                 cell(&client.stack),
-                format!("`{}`", client.ja4.replace('`', "'")),
+                // GFM splits table cells on `|` even inside a code span, unless escaped.
+                format!("`{}`", client.ja4.replace('`', "'").replace('|', "\\|")),
                 client.sessions.to_string(),
                 client.distinct_clients.to_string(),
             ]
@@ -370,7 +371,7 @@ pub(crate) fn render(report: &Report<'_>) -> String {
                 cell(&event.time),
                 cell(&service),
                 cell(&event.id),
-                event.severity.to_ascii_uppercase(),
+                cell(&event.severity.to_ascii_uppercase()),
                 cell(&event.message),
             ]
         })

@@ -18,6 +18,9 @@ const STATUS_LEFT: f64 = 778.0;
 const TOP: f64 = 40.0;
 const ROW: f64 = 32.0;
 const BAR: f64 = 12.0;
+/// Bars drawn at most; the rest (later to expire, since certificates come
+/// sorted by notAfter) stay in the table. Keeps the chart on one printed page.
+pub(crate) const MAX_TIMELINE_CERTIFICATES: usize = 40;
 /// The axis never spans more than this either side of today, so one
 /// ten-year root does not squash every other bar into a sliver.
 const MAX_SPAN_DAYS: i64 = 800;
@@ -25,7 +28,11 @@ const MAX_SPAN_DAYS: i64 = 800;
 pub(crate) fn timeline(report: &Report<'_>) -> String {
     let now = report.options.now;
     let window_end = now + Duration::days(report.options.expiry_warning_days.max(0));
-    let dated: Vec<&CertificateEntry<'_>> = report.certificates.iter().collect();
+    let dated: Vec<&CertificateEntry<'_>> = report
+        .certificates
+        .iter()
+        .take(MAX_TIMELINE_CERTIFICATES)
+        .collect();
 
     let mut start = now - Duration::days(30);
     let mut end = window_end + Duration::days(30);

@@ -812,6 +812,18 @@ fn empty_inventory_renders_with_placeholders() {
     assert!(markdown.contains("_No service negotiated below TLS 1.3._"));
 }
 
+#[test]
+fn escaping_covers_markup_quotes_and_table_pipes() {
+    assert_eq!(
+        Escaped("<a href='x' title=\"y\">R&D</a>").to_string(),
+        "&lt;a href=&#39;x&#39; title=&quot;y&quot;&gt;R&amp;D&lt;/a&gt;"
+    );
+    assert_eq!(
+        markdown::cell("a|b <i>`c`</i>\nd [e](f)"),
+        "a\\|b &lt;i&gt;\\`c\\`&lt;/i&gt; d \\[e\\](f)"
+    );
+}
+
 /// Writes the demo report for the screenshot: `cargo test --lib report::tests::write_demo_report -- --ignored`.
 #[test]
 #[ignore = "writes target/report-demo.html for scripts/report-screenshot.sh --demo"]
@@ -819,4 +831,33 @@ fn write_demo_report() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/report-demo.html");
     std::fs::write(&path, render(&estate(), Format::Html, &options()))
         .expect("target/ is writable");
+}
+
+#[test]
+fn timeline_stops_at_its_cap_and_says_how_many_it_left_out() {
+    let mut snapshot = estate();
+    let extra = svg::MAX_TIMELINE_CERTIFICATES + 2; // 3 certificates already
+    for index in 0..extra {
+        snapshot.services[2].certificates.push(certificate(
+            &format!("{index:064X}"),
+            &format!("CN=host{index}.internal"),
+            "2026-01-01T00:00:00Z",
+            "2027-09-01T00:00:00Z",
+            1,
+        ));
+    }
+    let document = Html::parse_document(&render(&snapshot, Format::Html, &options()));
+    assert_eq!(
+        select(&document, "svg.timeline rect.bar").len(),
+        svg::MAX_TIMELINE_CERTIFICATES
+    );
+    let caption = text(&select(&document, "#certificates figcaption")[0]);
+    assert!(
+        caption.ends_with("5 more certificates, all later to expire, are in the table below."),
+        "{caption}"
+    );
+    assert_eq!(
+        rows(&document, "certificates-table").len(),
+        svg::MAX_TIMELINE_CERTIFICATES + 5
+    );
 }
