@@ -39,11 +39,27 @@ pub enum Format {
     Json,
 }
 
-/// Errors of this module: only the parsing of the times the CLI passes in.
+impl std::str::FromStr for Format {
+    type Err = ReportError;
+
+    /// `html`, `md` (or `markdown`), `json`: the values of `--format`.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.to_ascii_lowercase().as_str() {
+            "html" => Ok(Self::Html),
+            "md" | "markdown" => Ok(Self::Markdown),
+            "json" => Ok(Self::Json),
+            _ => Err(ReportError::UnknownFormat(name.to_string())),
+        }
+    }
+}
+
+/// Errors of this module: only the parsing of what the CLI passes in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {
     #[error("{0:?} is neither an RFC 3339 time nor a YYYY-MM-DD date")]
     BadTime(String),
+    #[error("{0:?} is not a report format (html, md, json)")]
+    UnknownFormat(String),
 }
 
 /// What the report is judged against and how it is labelled.

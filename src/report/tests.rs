@@ -765,6 +765,18 @@ fn parse_time_accepts_rfc3339_and_dates_only() {
 }
 
 #[test]
+fn format_names_parse_as_the_cli_spells_them() {
+    assert_eq!("html".parse(), Ok(Format::Html));
+    assert_eq!("MD".parse(), Ok(Format::Markdown));
+    assert_eq!("markdown".parse(), Ok(Format::Markdown));
+    assert_eq!("json".parse(), Ok(Format::Json));
+    assert_eq!(
+        "pdf".parse::<Format>(),
+        Err(ReportError::UnknownFormat("pdf".to_string()))
+    );
+}
+
+#[test]
 fn exception_expiring_today_is_still_valid_for_that_day() {
     let mut options = options();
     options.now = datetime!(2027-03-31 23:59 UTC);
