@@ -11,10 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use std::sync::Arc;
 
 use tlstap::capture::{FileSource, LiveOptions, LiveSource, PacketSource};
+use tlstap::inventory::{print_table, Inventory, InventoryLimits, InventorySink};
 use tlstap::output::{open_sinks, OutputOptions, RecordWriter, SinkOptions};
 use tlstap::pipeline::{self, PipelineConfig};
 use tlstap::pipeline::{Controls, Overload};
-use tlstap::inventory::{print_table, Inventory, InventoryLimits, InventorySink};
 use tlstap::policy::{drift, Networks, Policy, Severity};
 
 #[derive(Debug, Parser)]
@@ -52,6 +52,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the audit report from an inventory: one self-contained file
+    /// (summary, TLS 1.2-or-older paths and their exceptions, certificate
+    /// expiry timeline, client stacks, clients that accepted invalid
+    /// certificates, drift, findings by severity).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(value_name = "INVENTORY.sqlite")]
+    pub path: PathBuf,
+    /// Where the report goes ('-' is stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "-")]
+    pub output: PathBuf,
+    /// html (inline CSS and SVG, no external requests), md or json.
+    #[arg(long, value_name = "FORMAT", default_value = "html", value_parser = ["html", "md", "markdown", "json"])]
+    pub format: String,
+    /// List drift events from this date on (YYYY-MM-DD or RFC 3339); default: all.
+    #[arg(long, value_name = "DATE")]
+    pub drift_since: Option<String>,
+    /// Certificates and exceptions expiring within this many days are flagged.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub expiry_warning_days: i64,
+    /// The report's title.
+    #[arg(long, value_name = "TEXT", default_value = "TLS estate evidence")]
+    pub title: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -349,6 +375,41 @@ pub fn inventory(path: &std::path::Path, json: bool) -> Result<i32> {
     }
 }
 
+/// Runs `tlstap report`.
+pub fn report(args: ReportArgs) -> Result<i32> {
+    use tlstap::report::{self, Format, ReportOptions};
+    let format: Format = args
+        .format
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    let inventory = Inventory::open_read_only(&args.path)?;
+    let snapshot = inventory.snapshot()?;
+    let now = time::OffsetDateTime::now_utc();
+    let generated_at = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .context("formatting the time")?;
+    let mut options = ReportOptions::new(args.title.clone(), generated_at, now);
+    options.expiry_warning_days = args.expiry_warning_days;
+    if let Some(since) = &args.drift_since {
+        options.drift_since =
+            Some(report::parse_time(since).map_err(|e| anyhow::anyhow!("--drift-since: {e}"))?);
+    }
+    let text = report::render(&snapshot, format, &options);
+    if args.output.as_os_str() == "-" {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(error) => return Err(error).context("writing the report"),
+        }
+    } else {
+        std::fs::write(&args.output, text)
+            .with_context(|| format!("{}: writing the report", args.output.display()))?;
+    }
+    Ok(0)
+}
+
 /// SIGINT/SIGTERM stop the run cleanly (drain, flush, final stats);
 /// SIGHUP reopens file outputs.
 fn install_signals() -> Result<Controls> {
@@ -377,9 +438,9 @@ pub fn read(args: ReadArgs) -> Result<i32> {
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>()
         .join(" ");
-    let mut writer = args
-        .analysis
-        .attach_inventory(&mut config, args.outputs.writer()?, &source)?;
+    let mut writer =
+        args.analysis
+            .attach_inventory(&mut config, args.outputs.writer()?, &source)?;
     let controls = install_signals()?;
 
     let total: u64 = args

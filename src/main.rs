@@ -12,6 +12,7 @@ fn main() {
         cli::Command::Live(args) => cli::live(args),
         cli::Command::Policy(cli::PolicyCommand::Check { file }) => cli::policy_check(&file),
         cli::Command::Inventory { path, json } => cli::inventory(&path, json),
+        cli::Command::Report(args) => cli::report(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

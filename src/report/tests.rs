@@ -92,6 +92,7 @@ fn client(stack: &str, ja4: &str, sessions: u64, distinct_clients: u64) -> Clien
         ja4: ja4.to_string(),
         sessions,
         distinct_clients,
+        distinct_clients_capped: false,
         first_seen: "2026-09-01T08:00:00Z".to_string(),
         last_seen: "2026-11-20T17:30:00Z".to_string(),
     }

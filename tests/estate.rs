@@ -1,0 +1,207 @@
+//! Estate evidence end to end: runs feed the inventory, later runs judge drift
+//! against it, `tlstap inventory` prints it and `tlstap report` renders it.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use scraper::{Html, Selector};
+use support::*;
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
+}
+
+const DRIFT: [&str; 4] = [
+    "negotiation_changed",
+    "cert_rotated",
+    "cert_not_rotated",
+    "new_client_stack",
+];
+
+/// One `read --inventory` run; the drift findings of each TLS record, in order.
+fn run(inventory: &Path, files: &[&str]) -> Vec<Vec<String>> {
+    let policy = sample("policy.toml");
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| sample(f).to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec![
+        "read",
+        "-q",
+        "--policy",
+        policy.to_str().expect("p"),
+        "--inventory",
+        inventory.to_str().expect("p"),
+    ];
+    args.extend(paths.iter().map(String::as_str));
+    let (code, records, stderr) = run_tlstap(&args);
+    assert_eq!(code, 0, "{stderr}");
+    records
+        .iter()
+        .filter(|r| r["event"]["dataset"] == "tlstap.tls")
+        .map(|r| {
+            r["tlstap"]["findings"]
+                .as_array()
+                .expect("findings")
+                .iter()
+                .filter_map(|f| f["id"].as_str())
+                .filter(|id| DRIFT.contains(id))
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn drift_across_runs_is_raised_exactly_where_the_estate_changed() {
+    let dir = temp_dir();
+    let inventory = dir.path().join("estate.sqlite");
+    // Run 1: the service only ever negotiates TLS 1.3 (OpenSSL's default hello).
+    assert_eq!(
+        run(&inventory, &["tls13.pcap", "tls13-hrr.pcap"]),
+        vec![Vec::<String>::new(), vec![]]
+    );
+    // Run 2: a new process, the same service falls back to TLS 1.2: judged
+    // against run 1 through the inventory. Same stack, first visible leaf.
+    assert_eq!(
+        run(&inventory, &["cert-expired.pcap"]),
+        vec![vec!["negotiation_changed".to_string()]]
+    );
+    // Run 3: another leaf and a client stack the service never had; the
+    // history is no longer uniform, so no second negotiation_changed.
+    assert_eq!(
+        run(&inventory, &["tls12-ecdhe.pcap"]),
+        vec![vec![
+            "cert_rotated".to_string(),
+            "new_client_stack".to_string()
+        ]]
+    );
+    // Run 4: the same capture again: nothing is new any more.
+    assert_eq!(
+        run(&inventory, &["tls12-ecdhe.pcap"]),
+        vec![Vec::<String>::new()]
+    );
+
+    // The inventory remembers all four runs and the three drift events.
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["inventory", inventory.to_str().expect("p")])
+        .output()
+        .expect("run");
+    assert!(table.status.success());
+    let table = String::from_utf8(table.stdout).expect("utf-8");
+    assert!(
+        table.starts_with("1 service(s), 3 drift event(s), 4 run(s)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("samples-api  owner platform-team"),
+        "{table}"
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["inventory", "--json", inventory.to_str().expect("p")])
+        .output()
+        .expect("run");
+    let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(snapshot["runs"].as_array().expect("runs").len(), 4);
+    let mut drift: Vec<&str> = snapshot["drift"]
+        .as_array()
+        .expect("drift")
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    drift.sort_unstable();
+    assert_eq!(
+        drift,
+        ["cert_rotated", "negotiation_changed", "new_client_stack"]
+    );
+    let api = snapshot["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["key"]["sni"] == "api.internal" && s["key"]["port"] == 443)
+        .expect("api service");
+    assert_eq!(api["name"], "samples-api");
+    assert_eq!(api["owner"], "platform-team");
+    assert_eq!(api["sessions"], 5);
+}
+
+#[test]
+fn the_report_shows_the_inventorys_numbers() {
+    let dir = temp_dir();
+    let inventory = dir.path().join("estate.sqlite");
+    let all: Vec<String> = std::fs::read_dir(sample(""))
+        .expect("samples")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".pcap"))
+        .collect();
+    let files: Vec<&str> = all.iter().map(String::as_str).collect();
+    run(&inventory, &files);
+    let inv = inventory.to_str().expect("p");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["inventory", "--json", inv])
+        .output()
+        .expect("run");
+    let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let services = snapshot["services"].as_array().expect("services");
+    let sessions: u64 = services
+        .iter()
+        .map(|s| s["sessions"].as_u64().expect("n"))
+        .sum();
+    let internal_13: u64 = services
+        .iter()
+        .filter(|s| s["direction"] == "internal")
+        .flat_map(|s| s["negotiations"].as_array().cloned().unwrap_or_default())
+        .filter(|n| n["version"] == "1.3")
+        .map(|n| n["sessions"].as_u64().expect("n"))
+        .sum();
+    let internal: u64 = services
+        .iter()
+        .filter(|s| s["direction"] == "internal")
+        .map(|s| s["sessions"].as_u64().expect("n"))
+        .sum();
+
+    // JSON summary.
+    let json = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["report", "--format", "json", inv])
+        .output()
+        .expect("run");
+    assert!(json.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let summary = &report["summary"];
+    assert_eq!(summary["services"], services.len());
+    assert_eq!(summary["sessions"], sessions);
+    assert_eq!(summary["east_west_sessions"], internal);
+    assert_eq!(summary["east_west_tls13_sessions"], internal_13);
+
+    // HTML: the same numbers in the summary cards; one file, nothing fetched.
+    let html_path = dir.path().join("report.html");
+    let (code, _, stderr) = run_tlstap(&["report", inv, "-o", html_path.to_str().expect("p")]);
+    assert_eq!(code, 0, "{stderr}");
+    let html = std::fs::read_to_string(&html_path).expect("html");
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    let document = Html::parse_document(&html);
+    let card = |key: &str| {
+        let selector = Selector::parse(&format!("dd[data-key=\"{key}\"] .value")).expect("css");
+        document
+            .select(&selector)
+            .next()
+            .map(|e| e.text().collect::<String>().trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(card("services"), services.len().to_string());
+    assert_eq!(card("sessions"), sessions.to_string());
+    let percent = format!("{:.1}%", 100.0 * internal_13 as f64 / internal as f64);
+    assert_eq!(card("east_west_tls13_percent"), percent);
+    // The SVG timeline marks every certificate the inventory holds (≤ 40).
+    let certificates: std::collections::BTreeSet<&str> = services
+        .iter()
+        .flat_map(|s| s["certificates"].as_array().into_iter().flatten())
+        .filter_map(|c| c["sha256"].as_str())
+        .collect();
+    let bars = Selector::parse("svg rect.bar").expect("css");
+    assert_eq!(document.select(&bars).count(), certificates.len().min(40));
+}
