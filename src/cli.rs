@@ -385,6 +385,7 @@ pub fn report(args: ReportArgs) -> Result<i32> {
     let inventory = Inventory::open_read_only(&args.path)?;
     let snapshot = inventory.snapshot()?;
     let now = time::OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
     let generated_at = now
         .format(&time::format_description::well_known::Rfc3339)
         .context("formatting the time")?;
