@@ -631,6 +631,8 @@ fn client_that_ignores_a_bad_certificate_is_caught_and_one_that_validates_is_not
         .as_str()
         .expect("ja4")
         .starts_with("t1"));
+    // The client's TLS stack, from the JA4 catalogue: OpenSSL 3.0's s_client.
+    assert_eq!(accepted["evidence"]["client_stack"], "openssl 3.0");
     // s_client -verify_return_error with an unrelated CA aborts: validation works.
     let r = &read_with(&policy, &samples().join("tls12-unknown-ca-alert.pcap"), &[])[0];
     assert!(!ids(r).contains("client_accepted_invalid_cert"));

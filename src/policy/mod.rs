@@ -327,7 +327,7 @@ impl Evaluator {
                 &mut rules::Findings::new(rule, &mut findings),
             );
         }
-        rules::derive(&facts, &mut findings);
+        rules::derive(&facts, policy, &mut findings);
         self.drift.check(&facts, policy, &mut findings);
         exception::apply(&facts, policy, &mut findings);
         self.history.observe(&facts);

@@ -71,7 +71,7 @@ const REJECTABLE: [&str; 6] = [
 ];
 
 /// Findings that follow from other findings of the same session.
-pub fn derive(facts: &SessionFacts<'_>, findings: &mut Vec<Finding>) {
+pub fn derive(facts: &SessionFacts<'_>, policy: &Policy, findings: &mut Vec<Finding>) {
     let Some(tls) = facts.tls else { return };
     let Some(version) = facts.version() else {
         return;
@@ -113,6 +113,7 @@ pub fn derive(facts: &SessionFacts<'_>, findings: &mut Vec<Finding>) {
         ),
         evidence: serde_json::json!({
             "client": facts.client.ip().to_string(),
+            "client_stack": ja4.as_deref().map(|ja4| policy.stacks.identify(ja4).label()),
             "client_ja4": ja4,
             "certificate_problems": ids,
             "application_records": tls.application_records,
