@@ -7,7 +7,7 @@ mod support;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use support::*;
 use tlstap::capture::LinkType;
-use tlstap::decode::{decode, DecodeConfig, Transport};
+use tlstap::decode::{decode_packet, DecodeConfig, EncapPath, Packet, Transport};
 use tlstap::flow::{Endpoint, FlowKey, FlowLimits, FlowPacket, FlowTable};
 use tlstap::time::PacketTime;
 
@@ -30,8 +30,10 @@ fn run(
     start: u64,
 ) {
     let config = DecodeConfig::default();
+    let mut encap = EncapPath::EMPTY;
     for (i, (time, bytes)) in frames.iter().enumerate() {
-        let Ok(d) = decode(LinkType::ETHERNET, bytes, &config) else {
+        let Ok(Packet::Whole(d)) = decode_packet(LinkType::ETHERNET, bytes, &config, &mut encap)
+        else {
             continue;
         };
         let source = Endpoint {
@@ -45,12 +47,12 @@ fn run(
         let packet = FlowPacket {
             index: start + i as u64,
             time: *time,
-            key: FlowKey::new(source, destination, Transport::Tcp, d.encap.flow_context()),
+            key: FlowKey::new(source, destination, Transport::Tcp, encap.flow_context()),
             source,
             destination,
             transport: d.transport,
             tcp: d.tcp,
-            encap: &d.encap,
+            encap: &encap,
             payload: d.payload,
         };
         table.process(&packet, events);

@@ -307,6 +307,7 @@ impl Reader<'_> {
     fn dispatch(
         &mut self,
         decoded: &Decoded<'_>,
+        encap: &EncapPath,
         time: PacketTime,
         hasher: &ahash::RandomState,
         workers: usize,
@@ -324,7 +325,7 @@ impl Reader<'_> {
             port: decoded.destination_port,
         };
         let context = if self.config.key_on_encap {
-            decoded.encap.flow_context()
+            encap.flow_context()
         } else {
             0
         };
@@ -333,10 +334,10 @@ impl Reader<'_> {
         if let Some(batch) = self.batches.get_mut(shard) {
             let start = batch.arena.len();
             batch.arena.extend_from_slice(decoded.payload);
-            let encap = if decoded.encap.is_empty() {
+            let encap = if encap.is_empty() {
                 NO_ENCAP
             } else {
-                batch.encaps.push(decoded.encap);
+                batch.encaps.push(*encap);
                 batch.encaps.len() as u32 - 1
             };
             batch.entries.push(Entry {
@@ -359,12 +360,13 @@ impl Reader<'_> {
     fn reassemble(
         &mut self,
         fragment: &IpFragment<'_>,
+        encap: &EncapPath,
         time: PacketTime,
         hasher: &ahash::RandomState,
         workers: usize,
     ) {
         let context = if self.config.key_on_encap {
-            fragment.encap.flow_context()
+            encap.flow_context()
         } else {
             0
         };
@@ -386,10 +388,11 @@ impl Reader<'_> {
         else {
             return;
         };
-        match decode::decode_reassembled(fragment, &whole, &self.config.decode) {
+        let mut path = *encap;
+        match decode::decode_reassembled(fragment, &whole, &self.config.decode, &mut path) {
             Ok(Packet::Whole(decoded)) => {
                 self.stats.decode.packets_reassembled += 1;
-                self.dispatch(&decoded, time, hasher, workers);
+                self.dispatch(&decoded, &path, time, hasher, workers);
             }
             // A tunnelled packet that is itself a fragment, inside a reassembled one.
             Ok(Packet::Fragment(_)) => self.stats.decode.packets_fragmented += 1,
@@ -406,6 +409,8 @@ impl Reader<'_> {
     ) -> Option<CaptureError> {
         let workers = self.worker_txs.len();
         let hasher = ahash::RandomState::new();
+        // The tunnel path of the packet at hand, rewritten by each decode.
+        let mut encap = EncapPath::EMPTY;
         self.batches = self
             .return_rxs
             .iter()
@@ -445,15 +450,19 @@ impl Reader<'_> {
                         if !self.live {
                             self.clock = self.clock.max(packet.time);
                         }
-                        let decoded =
-                            decode::decode_packet(packet.link, packet.data, &self.config.decode);
+                        let decoded = decode::decode_packet(
+                            packet.link,
+                            packet.data,
+                            &self.config.decode,
+                            &mut encap,
+                        );
                         self.stats.decode.count_packet(&decoded);
                         match decoded {
                             Ok(Packet::Whole(decoded)) => {
-                                self.dispatch(&decoded, packet.time, &hasher, workers)
+                                self.dispatch(&decoded, &encap, packet.time, &hasher, workers)
                             }
                             Ok(Packet::Fragment(fragment)) => {
-                                self.reassemble(&fragment, packet.time, &hasher, workers)
+                                self.reassemble(&fragment, &encap, packet.time, &hasher, workers)
                             }
                             Err(_) => {}
                         }

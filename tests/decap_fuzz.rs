@@ -10,7 +10,7 @@ use tlstap::capture::LinkType;
 use tlstap::decode::fragment::{
     Fragment, FragmentCounters, FragmentKey, FragmentLimits, FragmentTable,
 };
-use tlstap::decode::{decode_packet, decode_reassembled, DecodeConfig, Packet};
+use tlstap::decode::{decode_packet, decode_reassembled, DecodeConfig, EncapPath, Packet};
 use tlstap::flow::{Endpoint, FlowKey, FlowLimits, FlowPacket, FlowTable};
 use tlstap::time::PacketTime;
 
@@ -86,15 +86,16 @@ impl Harness {
         self.index += 1;
         let now = PacketTime::from_nanos(self.index as i64 * 1_000_000);
         let mut events = Vec::new();
-        match decode_packet(LinkType(link), bytes, &self.config) {
-            Ok(Packet::Whole(decoded)) => self.track(&decoded, now, &mut events),
+        let mut encap = EncapPath::EMPTY;
+        match decode_packet(LinkType(link), bytes, &self.config, &mut encap) {
+            Ok(Packet::Whole(decoded)) => self.track(&decoded, &encap, now, &mut events),
             Ok(Packet::Fragment(fragment)) => {
                 let key = FragmentKey::new(
                     fragment.source,
                     fragment.destination,
                     fragment.id,
                     fragment.protocol,
-                    fragment.encap.flow_context(),
+                    encap.flow_context(),
                 );
                 let piece = Fragment {
                     offset: fragment.offset,
@@ -102,10 +103,11 @@ impl Harness {
                     payload: fragment.payload,
                 };
                 if let Some(whole) = self.fragments.push(key, piece, now, &mut self.counters) {
+                    let mut path = encap;
                     if let Ok(Packet::Whole(decoded)) =
-                        decode_reassembled(&fragment, &whole, &self.config)
+                        decode_reassembled(&fragment, &whole, &self.config, &mut path)
                     {
-                        self.track(&decoded, now, &mut events);
+                        self.track(&decoded, &path, now, &mut events);
                     }
                 }
             }
@@ -119,6 +121,7 @@ impl Harness {
     fn track(
         &mut self,
         decoded: &tlstap::decode::Decoded<'_>,
+        encap: &EncapPath,
         now: PacketTime,
         events: &mut Vec<tlstap::flow::FlowEvent>,
     ) {
@@ -133,17 +136,12 @@ impl Harness {
         let packet = FlowPacket {
             index: self.index,
             time: now,
-            key: FlowKey::new(
-                source,
-                destination,
-                decoded.transport,
-                decoded.encap.flow_context(),
-            ),
+            key: FlowKey::new(source, destination, decoded.transport, encap.flow_context()),
             source,
             destination,
             transport: decoded.transport,
             tcp: decoded.tcp,
-            encap: &decoded.encap,
+            encap,
             payload: decoded.payload,
         };
         self.flows.process(&packet, events);
@@ -163,7 +161,7 @@ fn unmutated_tunnel_seeds_decode() {
     };
     let mut outcomes = std::collections::BTreeMap::new();
     for (link, bytes) in &seeds {
-        let outcome = match decode_packet(LinkType(*link), bytes, &config) {
+        let outcome = match decode_packet(LinkType(*link), bytes, &config, &mut EncapPath::EMPTY) {
             Ok(Packet::Whole(_)) => "whole".to_string(),
             Ok(Packet::Fragment(_)) => "fragment".to_string(),
             Err(error) => format!("{error:?}"),

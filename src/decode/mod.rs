@@ -231,7 +231,6 @@ pub struct Decoded<'a> {
     pub transport: Transport,
     pub tcp: TcpSegment,
     pub payload: &'a [u8],
-    pub encap: EncapPath,
 }
 
 /// Settings that bound decoding and name the tunnel ports.
@@ -361,7 +360,6 @@ pub struct IpFragment<'a> {
     pub offset: usize,
     pub more: bool,
     pub payload: &'a [u8],
-    pub encap: EncapPath,
 }
 
 /// A decoded frame: a whole packet, or one fragment of one.
@@ -371,49 +369,50 @@ pub enum Packet<'a> {
     Fragment(IpFragment<'a>),
 }
 
-/// Decodes one frame of link type `link`; a fragment is an error here (see
-/// [`decode_packet`] for the caller that reassembles).
+/// Decodes one frame of link type `link`; a fragment is an error here and
+/// the tunnel path is not kept (see [`decode_packet`]).
 pub fn decode<'a>(
     link: LinkType,
     data: &'a [u8],
     config: &DecodeConfig,
 ) -> Result<Decoded<'a>, DecodeError> {
-    match decode_packet(link, data, config)? {
+    let mut encap = EncapPath::EMPTY;
+    match decode_packet(link, data, config, &mut encap)? {
         Packet::Whole(decoded) => Ok(decoded),
         Packet::Fragment(_) => Err(DecodeError::Fragment),
     }
 }
 
 /// Decodes the payload of a reassembled datagram (transport header onward)
-/// whose fragments [`decode_packet`] returned, with their path.
+/// whose fragments [`decode_packet`] returned; `encap` holds the fragments'
+/// path and is extended by any tunnel inside.
 pub fn decode_reassembled<'a>(
     fragment: &IpFragment<'_>,
     payload: &'a [u8],
     config: &DecodeConfig,
+    encap: &mut EncapPath,
 ) -> Result<Packet<'a>, DecodeError> {
     let ip = IpFacts {
         source: fragment.source,
         destination: fragment.destination,
         ident: fragment.id << 16,
     };
-    match decode_transport(
-        IpNumber(fragment.protocol),
-        ip,
-        payload,
-        fragment.encap,
-        config,
-    )? {
+    match decode_transport(IpNumber(fragment.protocol), ip, payload, encap, config)? {
         Step::Done(packet) => Ok(packet),
-        Step::Inner(next, encap) => walk(next, encap, config),
+        Step::Inner(next) => walk(next, encap, config),
     }
 }
 
-/// Decodes one frame of link type `link`, fragments included.
+/// Decodes one frame of link type `link`, fragments included. The layers it
+/// went through are written to `encap` (cleared first): the caller owns the
+/// path, so the plain path moves no 68-byte array through every return.
 pub fn decode_packet<'a>(
     link: LinkType,
     data: &'a [u8],
     config: &DecodeConfig,
+    encap: &mut EncapPath,
 ) -> Result<Packet<'a>, DecodeError> {
+    encap.len = 0;
     let next = match link {
         LinkType::ETHERNET => Next::Ethernet(data),
         LinkType::RAW | LinkType::RAW_OPENBSD | LinkType::RAW_BSDOS => Next::Ip(data),
@@ -454,13 +453,13 @@ pub fn decode_packet<'a>(
         }
         other => return Err(DecodeError::UnsupportedLinkType(other.0)),
     };
-    walk(next, EncapPath::default(), config)
+    walk(next, encap, config)
 }
 
 /// Walks link and tunnel layers down to the innermost transport.
 fn walk<'a>(
     mut next: Next<'a>,
-    mut encap: EncapPath,
+    encap: &mut EncapPath,
     config: &DecodeConfig,
 ) -> Result<Packet<'a>, DecodeError> {
     for _ in 0..config.max_depth {
@@ -505,10 +504,7 @@ fn walk<'a>(
             }
             Next::Ip(bytes) => match decode_ip(bytes, encap, config)? {
                 Step::Done(packet) => return Ok(packet),
-                Step::Inner(inner, path) => {
-                    encap = path;
-                    inner
-                }
+                Step::Inner(inner) => inner,
             },
         };
     }
@@ -519,7 +515,7 @@ fn walk<'a>(
 /// tunnel to enter.
 enum Step<'a> {
     Done(Packet<'a>),
-    Inner(Next<'a>, EncapPath),
+    Inner(Next<'a>),
 }
 
 /// What the transport layer keeps of the IP header.
@@ -533,7 +529,7 @@ struct IpFacts {
 
 fn decode_ip<'a>(
     bytes: &'a [u8],
-    encap: EncapPath,
+    encap: &mut EncapPath,
     config: &DecodeConfig,
 ) -> Result<Step<'a>, DecodeError> {
     let layer = match bytes.first().map(|b| b >> 4) {
@@ -554,7 +550,7 @@ fn decode_ip<'a>(
         },
     };
     if payload.fragmented {
-        return fragment(&ip, payload, facts, encap);
+        return fragment(&ip, payload, facts);
     }
     decode_transport(payload.ip_number, facts, payload.payload, encap, config)
 }
@@ -565,7 +561,6 @@ fn fragment<'a>(
     ip: &etherparse::IpSlice<'a>,
     payload: &etherparse::IpPayloadSlice<'a>,
     facts: IpFacts,
-    encap: EncapPath,
 ) -> Result<Step<'a>, DecodeError> {
     let (id, offset, more) = match ip {
         etherparse::IpSlice::Ipv4(v4) => {
@@ -588,7 +583,6 @@ fn fragment<'a>(
         offset,
         more,
         payload: payload.payload,
-        encap,
     })))
 }
 
@@ -613,7 +607,7 @@ fn decode_transport<'a>(
     ip_number: IpNumber,
     ip: IpFacts,
     bytes: &'a [u8],
-    mut encap: EncapPath,
+    encap: &mut EncapPath,
     config: &DecodeConfig,
 ) -> Result<Step<'a>, DecodeError> {
     let IpFacts {
@@ -655,7 +649,6 @@ fn decode_transport<'a>(
                     ident: ip_id | u32::from(tcp.checksum()),
                 },
                 payload: tcp.payload(),
-                encap,
             })))
         }
         IpNumber::UDP => {
@@ -667,7 +660,7 @@ fn decode_transport<'a>(
             if on(&config.vxlan_ports) {
                 if let Ok(vxlan) = VxlanView::new(inner) {
                     encap.push(Encap::Vxlan(vxlan.vni()))?;
-                    return Ok(Step::Inner(Next::Ethernet(vxlan.payload()), encap));
+                    return Ok(Step::Inner(Next::Ethernet(vxlan.payload())));
                 }
             }
             if on(&config.geneve_ports) {
@@ -677,14 +670,14 @@ fn decode_transport<'a>(
                         ETHER_TYPE_TRANSPARENT_BRIDGING => Next::Ethernet(geneve.payload()),
                         other => Next::EtherType(EtherType(other), geneve.payload()),
                     };
-                    return Ok(Step::Inner(next, encap));
+                    return Ok(Step::Inner(next));
                 }
             }
             if on(&config.gtp_ports) {
                 match GtpView::new(inner) {
                     Ok(gtp) => {
                         encap.push(Encap::Gtp(gtp.teid()))?;
-                        return Ok(Step::Inner(Next::Ip(gtp.payload()), encap));
+                        return Ok(Step::Inner(Next::Ip(gtp.payload())));
                     }
                     Err(DecodeError::Unsupported(layer)) => {
                         return Err(DecodeError::Unsupported(layer))
@@ -702,7 +695,7 @@ fn decode_transport<'a>(
                     ipv6.filter(|b| b.first().is_some_and(|v| v >> 4 == 6) && b.len() >= 40)
                 {
                     encap.push(Encap::Teredo)?;
-                    return Ok(Step::Inner(Next::Ip(ipv6), encap));
+                    return Ok(Step::Inner(Next::Ip(ipv6)));
                 }
             }
             Ok(Step::Done(Packet::Whole(Decoded {
@@ -716,16 +709,15 @@ fn decode_transport<'a>(
                     ..TcpSegment::default()
                 },
                 payload: inner,
-                encap,
             })))
         }
         IpNumber::IPV4 => {
             encap.push(Encap::IpInIp)?;
-            Ok(Step::Inner(Next::Ip(bytes), encap))
+            Ok(Step::Inner(Next::Ip(bytes)))
         }
         IpNumber::IPV6 => {
             encap.push(Encap::Ipv6InIpv4)?;
-            Ok(Step::Inner(Next::Ip(bytes), encap))
+            Ok(Step::Inner(Next::Ip(bytes)))
         }
         IpNumber::GRE => {
             let gre = GreView::new(bytes)?;
@@ -742,7 +734,7 @@ fn decode_transport<'a>(
                 }
                 other => Next::EtherType(EtherType(other), inner),
             };
-            Ok(Step::Inner(next, encap))
+            Ok(Step::Inner(next))
         }
         other => Err(DecodeError::NotTcpOrUdp(other.0)),
     }
