@@ -161,11 +161,12 @@ fn unmutated_tunnel_seeds_decode() {
     };
     let mut outcomes = std::collections::BTreeMap::new();
     for (link, bytes) in &seeds {
-        let outcome = match decode_packet(LinkType(*link), bytes, &config, &mut EncapPath::EMPTY) {
-            Ok(Packet::Whole(_)) => "whole".to_string(),
-            Ok(Packet::Fragment(_)) => "fragment".to_string(),
-            Err(error) => format!("{error:?}"),
-        };
+        let outcome =
+            match decode_packet(LinkType(*link), bytes, &config, &mut EncapPath::default()) {
+                Ok(Packet::Whole(_)) => "whole".to_string(),
+                Ok(Packet::Fragment(_)) => "fragment".to_string(),
+                Err(error) => format!("{error:?}"),
+            };
         *outcomes.entry(outcome).or_insert(0) += 1;
     }
     // The mutations below start from frames that reach the innermost layer:
