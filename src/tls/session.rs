@@ -132,14 +132,7 @@ impl Session {
                     return Verdict::NeedMore;
                 }
                 if super::starts_like_client_hello(head) {
-                    let swapped = direction == Direction::ToClient;
-                    self.swapped = Some(swapped);
-                    counters.sessions_started += 1;
-                    if swapped {
-                        // Whatever the flow thought was client-bound is the client's.
-                        self.streams.swap(0, 1);
-                    }
-                    self.summary.roles_swapped = swapped;
+                    self.start(direction, counters);
                     self.streams[0].sslv2 = head[0] & 0x80 != 0;
                     Direction::ToServer
                 } else if super::starts_like_tls_record(head) {
@@ -209,13 +202,7 @@ impl Session {
                     counters.sessions_not_tls += 1;
                     return Verdict::NotTls;
                 }
-                let swapped = direction == Direction::ToClient;
-                self.swapped = Some(swapped);
-                counters.sessions_started += 1;
-                if swapped {
-                    self.streams.swap(0, 1);
-                }
-                self.summary.roles_swapped = swapped;
+                self.start(direction, counters);
                 Direction::ToServer
             }
         };
@@ -254,6 +241,18 @@ impl Session {
             self.summary.established = true;
         }
         self.end(reason)
+    }
+
+    /// The first ClientHello travelled `direction`: its sender is the client.
+    fn start(&mut self, direction: Direction, counters: &mut Counters) {
+        let swapped = direction == Direction::ToClient;
+        self.swapped = Some(swapped);
+        counters.sessions_started += 1;
+        if swapped {
+            // Whatever the flow thought was client-bound is the client's.
+            self.streams.swap(0, 1);
+        }
+        self.summary.roles_swapped = swapped;
     }
 
     fn end(&mut self, reason: EndReason) -> Verdict {
