@@ -274,3 +274,29 @@ fn tls_after_a_plaintext_preamble_is_analysed_and_named() {
         .iter()
         .all(|r| r["event"]["dataset"] != "tlstap.tls"));
 }
+
+#[test]
+fn postgres_direct_tls_is_named_by_its_alpn() {
+    // PostgreSQL 17 `sslnegotiation=direct`: TLS from the first byte, ALPN "postgresql".
+    let dir = temp_dir();
+    let pki = Pki::new(&["db.internal"]);
+    let options = HandshakeOptions {
+        server_name: "db.internal".into(),
+        alpn: vec![b"postgresql".to_vec()],
+        ..HandshakeOptions::default()
+    };
+    let framing = Framing {
+        server: (std::net::Ipv4Addr::new(10, 1, 0, 10), 5432),
+        ..Framing::default()
+    };
+    let pcap = handshake_pcap(dir.path(), "pg-direct.pcap", &pki, &options, &framing);
+    let (code, records, stderr) = run_tlstap(&["read", "-q", pcap.to_str().expect("p")]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["network"]["protocol"], "postgresql");
+    assert!(records[0]["tlstap"]["starttls"].is_null());
+    assert_eq!(
+        records[0]["tlstap"]["client"]["alpn"],
+        serde_json::json!(["postgresql"])
+    );
+}

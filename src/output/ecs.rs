@@ -609,6 +609,8 @@ pub fn build(
             let protocol = match (&event.datagram, event.starttls) {
                 (Some(datagram), _) => datagram.protocol.as_str(),
                 (None, Some(preamble)) => preamble.as_str(),
+                // PostgreSQL 17's direct TLS (no SSLRequest) is told by its ALPN.
+                (None, None) if direct_postgres(summary) => "postgresql",
                 (None, None) => "tls",
             };
             (Some(tls), tlstap, protocol, start)
@@ -714,6 +716,13 @@ pub fn build(
         tls,
         tlstap,
     }
+}
+
+fn direct_postgres(summary: &HandshakeSummary) -> bool {
+    summary
+        .client_hello
+        .as_ref()
+        .is_some_and(|hello| hello.alpn.iter().any(|p| p == "postgresql"))
 }
 
 fn tls_fields(summary: &HandshakeSummary, raw_fingerprints: bool) -> (Tls, Tlstap) {
