@@ -30,8 +30,8 @@
 #       samples/stacks.tsv     one row per session: ip, stack, version, client,
 #                              variation, ja4 (the round-trip test reads it),
 #     and a stacks.pcap row in samples/MANIFEST.tsv and MANIFEST.md (an older
-#     stacks.pcap row is replaced; make-samples.sh rewrites both manifests and
-#     deletes samples/*.pcap, so run this script after it).
+#     stacks.pcap row is replaced; make-samples.sh keeps stacks.pcap and its
+#     rows and section when it regenerates the rest).
 #
 # Stack names are the TLS library (openssl, gnutls, nss, java, node, go, rustls)
 # and versions are major.minor as the tool reports them. Node.js is its own
@@ -456,8 +456,7 @@ text = text.rstrip("\n") + f"""
 
 ## stacks.pcap
 
-Written by `scripts/make-fingerprints.sh` (not by make-samples.sh, which deletes it: run
-make-fingerprints.sh afterwards). {holds}. {packets} packets, {size} bytes. Each client run
+Written by `scripts/make-fingerprints.sh` (make-samples.sh keeps it and this section). {holds}. {packets} packets, {size} bytes. Each client run
 connects to its own server address 10.20.1.N (rustls: 10.20.2.N), so `samples/stacks.tsv` maps
 every session to the stack, client and variation that made it. Server: `openssl s_server -www`,
 self-signed ECDSA P-256 certificate CN=stacks.test. Note: {special}.

@@ -19,8 +19,8 @@
 #     should, and writes samples/MANIFEST.md (+ MANIFEST.tsv) from tshark and
 #     openssl output,
 #   * only when everything passed, replaces the generated files in samples/
-#     (*.pcap, *.pcapng, MANIFEST.*, pki/, keylog/); other files there are
-#     left alone.
+#     (*.pcap, *.pcapng, MANIFEST.*, pki/, keylog/); stacks.pcap, upgrades/,
+#     tunnels/ and their manifest rows and sections (other scripts') are kept.
 #
 # Every run makes a fresh PKI, so fingerprints, dates, client ports and
 # random values change from run to run: MANIFEST.md always describes the files
@@ -929,7 +929,37 @@ queries_ok
 # ================================================================ install into samples/
 log "installing into $DEST"
 mkdir -p "$DEST"
-rm -f "$DEST"/*.pcap "$DEST"/*.pcapng "$DEST"/MANIFEST.md "$DEST"/MANIFEST.tsv
+# Other scripts' captures share the manifest: stacks.pcap (make-fingerprints.sh),
+# upgrades/ and tunnels/ (make-upgrade-samples.sh, make-tunnel-samples.sh).
+# Their table rows and their sections are carried over into the new manifest.
+python3 - "$DEST" "$OUT" <<'PY'
+import pathlib, re, sys
+dest, out = map(pathlib.Path, sys.argv[1:])
+others = re.compile(r"^(\| `)?(stacks\.pcap|upgrades/|tunnels/)")
+old_tsv, old_md = dest / "MANIFEST.tsv", dest / "MANIFEST.md"
+if old_tsv.exists():
+    rows = [l for l in old_tsv.read_text().splitlines() if others.match(l)]
+    if rows:
+        with (out / "MANIFEST.tsv").open("a") as f:
+            f.write("\n".join(rows) + "\n")
+if old_md.exists():
+    old = old_md.read_text().splitlines()
+    rows = [l for l in old if l.startswith("| `") and others.match(l)]
+    start = next((i for i, l in enumerate(old) if re.match(r"^## (stacks\.pcap|Upgrades and tunnels)", l)), None)
+    sections = old[start:] if start is not None else []
+    new = (out / "MANIFEST.md").read_text().splitlines()
+    at = next((i for i, l in enumerate(new) if l.startswith("A tab-separated copy")), len(new))
+    # The table ends with the blank line before that sentence.
+    insert = at - 1 if at > 0 and new[at - 1] == "" else at
+    new[insert:insert] = rows
+    if sections:
+        new += [""] + sections
+    (out / "MANIFEST.md").write_text("\n".join(new) + "\n")
+PY
+for f in "$DEST"/*.pcap "$DEST"/*.pcapng; do
+    if [[ -e $f && $(basename "$f") != stacks.pcap ]]; then rm -f "$f"; fi
+done
+rm -f "$DEST"/MANIFEST.md "$DEST"/MANIFEST.tsv
 rm -rf "$DEST/pki" "$DEST/keylog"
 cp -r "$OUT"/. "$DEST"/
 if [[ -n ${SUDO_UID:-} && -n ${SUDO_GID:-} ]]; then
