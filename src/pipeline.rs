@@ -734,6 +734,7 @@ impl OutputStage<'_> {
             handshake_rtt_us: self.stats.handshake_rtt_us.clone(),
             output: self.writer.counters().clone(),
             sink: self.writer.sink_counters(),
+            archive: self.writer.archive_counters(),
             output_queue_depth: queue_depth,
             ..Snapshot::default()
         };
@@ -835,5 +836,6 @@ fn run_output(
     let mut stats = stage.stats;
     stats.output = stage.writer.counters().clone();
     stats.sink = stage.writer.sink_counters();
+    stats.archive = stage.writer.archive_counters();
     (stats, stage.error, stage.closed)
 }

@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub flows_active: u64,
     pub output: output::Counters,
     pub sink: SinkCounters,
+    /// The inventory's: records added and refused.
+    pub archive: SinkCounters,
     pub output_queue_depth: u64,
     /// TLS records written, by ECS version text ("1.3", "1.2", …, "unknown").
     pub sessions_by_version: BTreeMap<String, u64>,
@@ -58,6 +60,7 @@ impl Default for Snapshot {
             flows_active: 0,
             output: output::Counters::default(),
             sink: SinkCounters::default(),
+            archive: SinkCounters::default(),
             output_queue_depth: 0,
             sessions_by_version: BTreeMap::new(),
             plaintext_records: 0,
@@ -148,6 +151,9 @@ pub struct StatsFields<'a> {
     pub output_queue_depth: u64,
     pub records_written: u64,
     pub records_dropped: u64,
+    /// `--inventory`: records added to it, and refused (malformed or past its service cap).
+    pub inventory_records: u64,
+    pub inventory_refused: u64,
     pub sink_queue_depth: u64,
     pub handshake_rtt_us: Percentiles,
     pub packet_processing_ns: Percentiles,
@@ -210,6 +216,8 @@ impl Snapshot {
                     output_queue_depth: self.output_queue_depth,
                     records_written: self.output.records_written,
                     records_dropped: self.sink.lines_dropped,
+                    inventory_records: self.archive.lines_queued,
+                    inventory_refused: self.archive.lines_dropped,
                     sink_queue_depth: self.sink.queue_depth,
                     handshake_rtt_us: Percentiles::of(&self.handshake_rtt_us),
                     packet_processing_ns: Percentiles::of(&self.processing_ns),

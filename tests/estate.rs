@@ -37,8 +37,16 @@ fn run(inventory: &Path, files: &[&str]) -> Vec<Vec<String>> {
         inventory.to_str().expect("p"),
     ];
     args.extend(paths.iter().map(String::as_str));
-    let (code, records, stderr) = run_tlstap(&args);
+    let (code, records, stderr) = run_tlstap_all(&args);
     assert_eq!(code, 0, "{stderr}");
+    // Every session record went into the inventory, none refused.
+    let sessions = records
+        .iter()
+        .filter(|r| r["event"]["dataset"] != "tlstap.stats")
+        .count();
+    let stats = &records.last().expect("stats")["tlstap"]["stats"];
+    assert_eq!(stats["inventory_records"], sessions as u64, "{stats}");
+    assert_eq!(stats["inventory_refused"], 0);
     records
         .iter()
         .filter(|r| r["event"]["dataset"] == "tlstap.tls")

@@ -78,4 +78,14 @@ impl Sink for InventorySink {
     fn flush(&mut self) -> Result<(), OutputError> {
         self.commit()
     }
+
+    /// Records added, and records refused (malformed, or a new service past the cap).
+    fn counters(&self) -> crate::output::sink::SinkCounters {
+        let counters = self.inventory.counters();
+        crate::output::sink::SinkCounters {
+            lines_queued: counters.records_ingested,
+            lines_dropped: counters.records_ignored + counters.services_dropped,
+            ..Default::default()
+        }
+    }
 }

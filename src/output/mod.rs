@@ -189,4 +189,12 @@ impl RecordWriter {
     pub fn sink_counters(&self) -> sink::SinkCounters {
         self.sink.counters()
     }
+
+    /// The archive's (inventory's) counters; zero without one.
+    pub fn archive_counters(&self) -> sink::SinkCounters {
+        self.archive
+            .as_ref()
+            .map(|archive| archive.counters())
+            .unwrap_or_default()
+    }
 }
