@@ -735,6 +735,7 @@ impl OutputStage<'_> {
             output: self.writer.counters().clone(),
             sink: self.writer.sink_counters(),
             archive: self.writer.archive_counters(),
+            policy: self.evaluator.counters(),
             output_queue_depth: queue_depth,
             ..Snapshot::default()
         };
@@ -837,5 +838,6 @@ fn run_output(
     stats.output = stage.writer.counters().clone();
     stats.sink = stage.writer.sink_counters();
     stats.archive = stage.writer.archive_counters();
+    stats.policy = stage.evaluator.counters();
     (stats, stage.error, stage.closed)
 }

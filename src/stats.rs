@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::capture::KernelStats;
 use crate::output::sink::SinkCounters;
-use crate::{decode, flow, output};
+use crate::{decode, flow, output, policy};
 
 /// A latency histogram in the unit given by its name (µs or ns).
 pub fn histogram() -> Histogram<u64> {
@@ -42,6 +42,7 @@ pub struct Snapshot {
     pub sink: SinkCounters,
     /// The inventory's: records added and refused.
     pub archive: SinkCounters,
+    pub policy: policy::Counters,
     pub output_queue_depth: u64,
     /// TLS records written, by ECS version text ("1.3", "1.2", …, "unknown").
     pub sessions_by_version: BTreeMap<String, u64>,
@@ -61,6 +62,7 @@ impl Default for Snapshot {
             output: output::Counters::default(),
             sink: SinkCounters::default(),
             archive: SinkCounters::default(),
+            policy: policy::Counters::default(),
             output_queue_depth: 0,
             sessions_by_version: BTreeMap::new(),
             plaintext_records: 0,
@@ -154,6 +156,10 @@ pub struct StatsFields<'a> {
     /// `--inventory`: records added to it, and refused (malformed or past its service cap).
     pub inventory_records: u64,
     pub inventory_refused: u64,
+    /// Findings an exception covered; services the bounded cross-session
+    /// history and drift memory forgot at their cap.
+    pub findings_excepted: u64,
+    pub services_forgotten: u64,
     pub sink_queue_depth: u64,
     pub handshake_rtt_us: Percentiles,
     pub packet_processing_ns: Percentiles,
@@ -218,6 +224,8 @@ impl Snapshot {
                     records_dropped: self.sink.lines_dropped,
                     inventory_records: self.archive.lines_queued,
                     inventory_refused: self.archive.lines_dropped,
+                    findings_excepted: self.policy.findings_excepted,
+                    services_forgotten: self.policy.services_evicted,
                     sink_queue_depth: self.sink.queue_depth,
                     handshake_rtt_us: Percentiles::of(&self.handshake_rtt_us),
                     packet_processing_ns: Percentiles::of(&self.processing_ns),

@@ -750,3 +750,40 @@ fn records_name_the_policys_service_its_owner_and_the_client_stack() {
     assert_ne!(code, 0);
     assert!(stderr.contains(":2") || stderr.contains("line"), "{stderr}");
 }
+
+#[test]
+fn the_stats_record_counts_findings_an_exception_covered() {
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let policy = samples.join("policy.toml");
+    let mut args = vec![
+        "read".to_string(),
+        "-q".to_string(),
+        "--policy".to_string(),
+        policy.to_string_lossy().into_owned(),
+    ];
+    for name in [
+        "tls12-ecdhe.pcap",
+        "tls12-rsa-static.pcap",
+        "tls10.pcap",
+        "tls11.pcap",
+    ] {
+        args.push(samples.join(name).to_string_lossy().into_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, records, stderr) = run_tlstap_all(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let covered = records
+        .iter()
+        .flat_map(|r| {
+            r["tlstap"]["findings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|f| !f["exception"].is_null())
+        .count();
+    assert!(covered > 0);
+    let stats = &records.last().expect("stats")["tlstap"]["stats"];
+    assert_eq!(stats["findings_excepted"], covered as u64);
+    assert_eq!(stats["services_forgotten"], 0);
+}
