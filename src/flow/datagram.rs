@@ -81,19 +81,21 @@ pub(super) struct DatagramTracker {
 
 impl DatagramTracker {
     pub(super) fn new(protocol: DatagramProtocol, limits: TlsLimits) -> Self {
-        let carrier = match protocol {
-            DatagramProtocol::Quic => Carrier::Quic(Box::new(QuicConnection::new(QuicLimits {
-                max_crypto_bytes: limits.max_handshake_bytes,
-                ..QuicLimits::default()
-            }))),
-            DatagramProtocol::Dtls => Carrier::Dtls(Box::new(DtlsConnection::new(DtlsLimits {
-                max_message_length: limits.max_message_length,
-                ..DtlsLimits::default()
-            }))),
-        };
-        let on = match protocol {
-            DatagramProtocol::Quic => On::Quic,
-            DatagramProtocol::Dtls => On::Dtls,
+        let (carrier, on) = match protocol {
+            DatagramProtocol::Quic => (
+                Carrier::Quic(Box::new(QuicConnection::new(QuicLimits {
+                    max_crypto_bytes: limits.max_handshake_bytes,
+                    ..QuicLimits::default()
+                }))),
+                On::Quic,
+            ),
+            DatagramProtocol::Dtls => (
+                Carrier::Dtls(Box::new(DtlsConnection::new(DtlsLimits {
+                    max_message_length: limits.max_message_length,
+                    ..DtlsLimits::default()
+                }))),
+                On::Dtls,
+            ),
         };
         Self {
             carrier,
