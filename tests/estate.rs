@@ -213,3 +213,54 @@ fn the_report_shows_the_inventorys_numbers() {
     let bars = Selector::parse("svg rect.bar").expect("css");
     assert_eq!(document.select(&bars).count(), certificates.len().min(40));
 }
+
+#[test]
+fn the_inventory_sees_every_session_whatever_the_output_filters_drop() {
+    let dir = temp_dir();
+    let policy = sample("policy.toml");
+    let files: Vec<String> = [
+        "tls13.pcap",
+        "cert-expired.pcap",
+        "tls12-ecdhe.pcap",
+        "plaintext-http-443.pcap",
+    ]
+    .iter()
+    .map(|f| sample(f).to_string_lossy().into_owned())
+    .collect();
+    let read = |extra: &[&str], inventory: &Path| {
+        let mut args = vec!["read", "-q", "--policy", policy.to_str().expect("p")];
+        args.extend_from_slice(extra);
+        args.extend(["--inventory", inventory.to_str().expect("p")]);
+        args.extend(files.iter().map(String::as_str));
+        let (code, records, stderr) = run_tlstap_all(&args);
+        assert_eq!(code, 0, "{stderr}");
+        records
+    };
+    let all = read(&[], &dir.path().join("a.sqlite"));
+    let sessions = all.len() as u64 - 1;
+    let filtered = read(
+        &["--only-findings", "--min-severity", "critical"],
+        &dir.path().join("b.sqlite"),
+    );
+    // Nothing is critical: no session is written, yet all went to the inventory.
+    assert_eq!(filtered.len(), 1);
+    let stats = &filtered[0]["tlstap"]["stats"];
+    assert_eq!(stats["inventory_records"], sessions);
+    // And the two inventories hold the same findings.
+    let snapshot = |name: &str| -> serde_json::Value {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+            .args(["inventory", "--json"])
+            .arg(dir.path().join(name))
+            .output()
+            .expect("run");
+        let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        snapshot["services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .map(|s| s["findings"].clone())
+            .collect()
+    };
+    assert_eq!(snapshot("a.sqlite"), snapshot("b.sqlite"));
+    assert_ne!(snapshot("a.sqlite"), serde_json::json!([]));
+}

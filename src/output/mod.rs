@@ -131,9 +131,17 @@ impl RecordWriter {
             finding.severity >= options.min_severity || finding.exception.is_some()
         });
         let filtered = findings.is_empty() && (options.only_findings || plaintext.is_some());
-        if let Some(all) = all {
-            // Plaintext sessions without a finding are not records anywhere.
-            if !(all.is_empty() && plaintext.is_some()) {
+        // The archive sees every session with every finding; plaintext
+        // sessions without a finding are not records anywhere.
+        let archived = all
+            .filter(|all| !(all.is_empty() && plaintext.is_some()))
+            .map(|all| (all.len() == findings.len(), all));
+        let mut archive_output_line = false;
+        if let Some((same, all)) = archived {
+            if same && !filtered {
+                // The output record is the archive's: build and serialise once.
+                archive_output_line = true;
+            } else {
                 let record = ecs::build(event, policy, service, plaintext.as_ref(), all, options);
                 self.line.clear();
                 serde_json::to_writer(&mut self.line, &record)?;
@@ -158,7 +166,13 @@ impl RecordWriter {
             findings,
             options,
         );
-        self.write_value(&record)
+        self.write_value(&record)?;
+        if archive_output_line {
+            if let Some(archive) = self.archive.as_mut() {
+                archive.write_line(&self.line)?;
+            }
+        }
+        Ok(())
     }
 
     /// Serialises any record (sessions, stats) as one line.
