@@ -44,7 +44,7 @@ use std::collections::{HashMap, VecDeque};
 use serde_json::json;
 
 use super::{Finding, Policy, SessionFacts, Severity};
-use crate::tls::fingerprint::{ja4, stacks::StackMatch};
+use crate::tls::fingerprint::ja4;
 use crate::tls::names;
 
 /// Rows kept per service; beyond them the oldest row goes (a flood of
@@ -166,10 +166,7 @@ impl Drift {
         };
         let stack = tls.client_hello.as_ref().map(|hello| {
             let fingerprint = ja4::client(hello, tls.carrier).fingerprint;
-            match policy.stacks.identify(&fingerprint) {
-                found @ StackMatch::Known { .. } => found.label(),
-                StackMatch::Unknown => "unknown".to_string(),
-            }
+            policy.stacks.identify(&fingerprint).label()
         });
         let leaf = tls.server_chain.certificates.first().and_then(|entry| {
             let summary = entry.summary.as_ref().ok()?;
