@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use datagram::DatagramTracker;
-pub use datagram::{detect as detect_datagram, may_carry_tls, DatagramFacts, DatagramProtocol};
+pub use datagram::{may_carry_tls, DatagramFacts, DatagramProtocol};
 pub use key::{Endpoint, FlowKey};
 use reassembly::{PushOutcome, Reassembler, ReassemblyCounters, ReassemblyLimits};
 
