@@ -16,7 +16,13 @@ fn feed_all(chunks: &[(bool, Vec<u8>)]) -> (Vec<Verdict>, Counters) {
         } else {
             Direction::ToClient
         };
-        let verdict = session.feed(direction, bytes, PacketTime::ZERO, &mut counters);
+        let verdict = session.feed(
+            direction,
+            bytes,
+            PacketTime::ZERO,
+            &mut counters,
+            &mut Default::default(),
+        );
         verdicts.push(verdict);
         if verdict != Verdict::NeedMore {
             break;
@@ -75,7 +81,13 @@ fn absurd_handshake_message_length_stops_at_the_cap() {
     let mut counters = Counters::default();
     let mut first = vec![0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0xff, 0xff, 0xff];
     first.resize(5 + 0x4000, 0);
-    let verdict = session.feed(Direction::ToServer, &first, PacketTime::ZERO, &mut counters);
+    let verdict = session.feed(
+        Direction::ToServer,
+        &first,
+        PacketTime::ZERO,
+        &mut counters,
+        &mut Default::default(),
+    );
     assert_eq!(verdict, Verdict::Done(EndReason::Truncated));
     let (summary, reason) = session.finish(EndReason::EndOfCapture);
     assert_eq!(reason, EndReason::Truncated);
@@ -97,6 +109,7 @@ fn endless_small_records_hit_the_per_direction_byte_cap() {
         &[0x16, 0x03, 0x01, 0x00, 0x01, 0x01],
         PacketTime::ZERO,
         &mut counters,
+        &mut Default::default(),
     );
     let mut fed = 6;
     while verdict == Verdict::NeedMore && fed < 1_000_000 {
@@ -105,6 +118,7 @@ fn endless_small_records_hit_the_per_direction_byte_cap() {
             &[0x16, 0x03, 0x01, 0x00, 0x01, 0x00],
             PacketTime::ZERO,
             &mut counters,
+            &mut Default::default(),
         );
         fed += 6;
     }

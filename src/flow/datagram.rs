@@ -9,7 +9,7 @@ use crate::time::PacketTime;
 use crate::tls::dtls::{DtlsConnection, DtlsEvent, DtlsLimits};
 use crate::tls::fingerprint::Carrier as On;
 use crate::tls::quic::{QuicConnection, QuicLimits};
-use crate::tls::{self, Direction, EndReason, Session, TlsLimits, Verdict};
+use crate::tls::{self, CertificateCache, Direction, EndReason, Session, TlsLimits, Verdict};
 
 use super::Counters;
 
@@ -144,6 +144,7 @@ impl DatagramTracker {
         payload: &[u8],
         now: PacketTime,
         counters: &mut Counters,
+        certificates: &mut CertificateCache,
     ) -> Verdict {
         let session = &mut self.session;
         match &mut self.carrier {
@@ -156,7 +157,15 @@ impl DatagramTracker {
                     }
                     // No record layer in QUIC: the CRYPTO stream is handshake
                     // messages, fed as one handshake record without a version.
-                    let verdict = session.feed_record(side, 22, 0, &bytes, now, &mut counters.tls);
+                    let verdict = session.feed_record(
+                        side,
+                        22,
+                        0,
+                        &bytes,
+                        now,
+                        &mut counters.tls,
+                        certificates,
+                    );
                     if verdict != Verdict::NeedMore {
                         return verdict;
                     }
@@ -197,6 +206,7 @@ impl DatagramTracker {
                                 body,
                                 now,
                                 &mut counters.tls,
+                                certificates,
                             );
                         }
                         DtlsEvent::HelloVerifyRequest { .. } => session.note_hello_verify(),

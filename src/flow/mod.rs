@@ -23,7 +23,10 @@ use reassembly::{PushOutcome, Reassembler, ReassemblyCounters, ReassemblyLimits}
 use crate::decode::{EncapPath, TcpSegment, Transport};
 use crate::time::PacketTime;
 use crate::tls::plaintext::{self, PlaintextProtocol};
-use crate::tls::{self, Direction, EndReason, HandshakeSummary, Session, TlsLimits, Verdict};
+use crate::tls::{
+    self, CacheLimits, CertificateCache, Direction, EndReason, HandshakeSummary, Session,
+    TlsLimits, Verdict,
+};
 
 /// Packets after which a plaintext flow is reported even if its heads are not full.
 const MAX_PLAINTEXT_PACKETS: u64 = 24;
@@ -41,6 +44,8 @@ pub struct FlowLimits {
     /// Bytes of each side kept from a flow that turned out not to be TLS, for
     /// plaintext classification downstream; 0 turns plaintext events off.
     pub plaintext_head_bytes: usize,
+    /// The worker's certificate cache (each distinct certificate summarised once).
+    pub certificate_cache: CacheLimits,
 }
 
 impl Default for FlowLimits {
@@ -51,6 +56,7 @@ impl Default for FlowLimits {
             reassembly: ReassemblyLimits::default(),
             tls: TlsLimits::default(),
             plaintext_head_bytes: 1024,
+            certificate_cache: CacheLimits::default(),
         }
     }
 }
@@ -74,6 +80,7 @@ pub struct Counters {
     pub tls: tls::Counters,
     pub quic: tls::quic::QuicCounters,
     pub dtls: tls::dtls::DtlsCounters,
+    pub certificate_cache: tls::CertificateCacheCounters,
 }
 
 impl Counters {
@@ -92,6 +99,7 @@ impl Counters {
         self.tls.add(&other.tls);
         self.quic.add(&other.quic);
         self.dtls.add(&other.dtls);
+        self.certificate_cache.add(&other.certificate_cache);
     }
 }
 
@@ -202,6 +210,7 @@ pub struct FlowTable {
     order: VecDeque<(FlowKey, u64)>,
     limits: FlowLimits,
     counters: Counters,
+    certificates: CertificateCache,
 }
 
 impl FlowTable {
@@ -211,11 +220,14 @@ impl FlowTable {
             order: VecDeque::new(),
             limits,
             counters: Counters::default(),
+            certificates: CertificateCache::new(limits.certificate_cache),
         }
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    pub fn counters(&self) -> Counters {
+        let mut counters = self.counters.clone();
+        counters.certificate_cache = self.certificates.counters().clone();
+        counters
     }
 
     pub fn len(&self) -> usize {
@@ -356,6 +368,7 @@ impl FlowTable {
             streams[side].on_syn(packet.tcp.seq);
         }
         let counters = &mut self.counters;
+        let certificates = &mut self.certificates;
         let outcome = streams[side].push(
             packet.tcp.seq,
             packet.payload,
@@ -380,10 +393,16 @@ impl FlowTable {
                     *preamble = Some(plaintext::classify(&heads[0], &heads[1]).protocol);
                     *plaintext = false;
                     *session = Session::new(limits.tls);
-                    verdict = session.feed(direction, &bytes[at..], time, &mut counters.tls);
+                    verdict = session.feed(
+                        direction,
+                        &bytes[at..],
+                        time,
+                        &mut counters.tls,
+                        certificates,
+                    );
                     return;
                 }
-                verdict = session.feed(direction, bytes, time, &mut counters.tls);
+                verdict = session.feed(direction, bytes, time, &mut counters.tls, certificates);
             },
         );
         if packet.tcp.flags.fin() {
@@ -520,8 +539,13 @@ impl FlowTable {
         };
         flow.packets[direction.index()] += 1;
         flow.bytes[direction.index()] += packet.payload.len() as u64;
-        let verdict =
-            tracker.on_datagram(direction, packet.payload, packet.time, &mut self.counters);
+        let verdict = tracker.on_datagram(
+            direction,
+            packet.payload,
+            packet.time,
+            &mut self.counters,
+            &mut self.certificates,
+        );
         let end = match verdict {
             Verdict::NeedMore => None,
             Verdict::Done(reason) => Some(reason),

@@ -17,6 +17,7 @@ mod session;
 pub mod sslv2;
 pub mod summary;
 
+pub use crate::x509::{CacheCounters as CertificateCacheCounters, CacheLimits, CertificateCache};
 pub use hello::HELLO_RETRY_RANDOM;
 pub use session::{Session, Verdict};
 pub use summary::*;

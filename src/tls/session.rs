@@ -8,7 +8,7 @@ use super::hello::{
 use super::summary::*;
 use super::{sslv2, Counters, TlsError, TlsLimits};
 use crate::time::PacketTime;
-use crate::x509;
+use crate::x509::CertificateCache;
 
 const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
 const CONTENT_ALERT: u8 = 21;
@@ -106,6 +106,7 @@ impl Session {
         bytes: &[u8],
         now: PacketTime,
         counters: &mut Counters,
+        certificates: &mut CertificateCache,
     ) -> Verdict {
         if let Some(reason) = self.done {
             return Verdict::Done(reason);
@@ -162,7 +163,7 @@ impl Session {
         self.streams[index].delivered = self.streams[index].delivered.saturating_add(bytes.len());
         let mut pending = std::mem::take(&mut self.streams[index].pending);
         pending.extend_from_slice(bytes);
-        let consumed = self.process(role, &pending, now, counters);
+        let consumed = self.process(role, &pending, now, counters, certificates);
         pending.drain(..consumed.min(pending.len()));
         if self.done.is_none() {
             self.streams[index].pending = pending;
@@ -182,6 +183,7 @@ impl Session {
     /// (epoch 0 handshake bodies rebuilt in TLS form, later epochs as opaque
     /// records of their content type) or QUIC CRYPTO bytes as a handshake
     /// record. The first record decides the roles like [`Session::feed`] does.
+    #[allow(clippy::too_many_arguments)]
     pub fn feed_record(
         &mut self,
         direction: Direction,
@@ -190,6 +192,7 @@ impl Session {
         body: &[u8],
         now: PacketTime,
         counters: &mut Counters,
+        certificates: &mut CertificateCache,
     ) -> Verdict {
         if let Some(reason) = self.done {
             return Verdict::Done(reason);
@@ -220,7 +223,15 @@ impl Session {
             self.streams[index].delivered += body.len();
         }
         counters.records_parsed += 1;
-        self.handle_record(role, content_type, version, body, now, counters);
+        self.handle_record(
+            role,
+            content_type,
+            version,
+            body,
+            now,
+            counters,
+            certificates,
+        );
         self.check_established();
         match self.done {
             Some(reason) => Verdict::Done(reason),
@@ -274,6 +285,7 @@ impl Session {
         bytes: &[u8],
         now: PacketTime,
         counters: &mut Counters,
+        certificates: &mut CertificateCache,
     ) -> usize {
         let mut offset = 0;
         while self.done.is_none() {
@@ -283,7 +295,7 @@ impl Session {
                     Ok(Some((record, used))) => {
                         offset += used;
                         counters.records_parsed += 1;
-                        self.handle_sslv2(role, record.body(), now, counters);
+                        self.handle_sslv2(role, record.body(), now, counters, certificates);
                         // Only the hellos use the 2-byte SSL 2.0 format on a
                         // TLS connection; after the server answers in TLS, so does the client.
                         if self.summary.server_hello.is_some() && role == Direction::ToServer {
@@ -339,7 +351,15 @@ impl Session {
             offset += RECORD_HEADER_LENGTH + length;
             counters.records_parsed += 1;
             let record_version = u16::from_be_bytes([rest[1], rest[2]]);
-            self.handle_record(role, content_type, record_version, body, now, counters);
+            self.handle_record(
+                role,
+                content_type,
+                record_version,
+                body,
+                now,
+                counters,
+                certificates,
+            );
             self.check_established();
         }
         offset
@@ -349,6 +369,7 @@ impl Session {
         self.summary.version().and_then(ProtocolVersion::normalized)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_record(
         &mut self,
         role: Direction,
@@ -357,6 +378,7 @@ impl Session {
         body: &[u8],
         now: PacketTime,
         counters: &mut Counters,
+        certificates: &mut CertificateCache,
     ) {
         let index = role.index();
         match content_type {
@@ -431,7 +453,7 @@ impl Session {
                         break;
                     };
                     start += 4 + length;
-                    self.handle_message(role, record_version, whole, now, counters);
+                    self.handle_message(role, record_version, whole, now, counters, certificates);
                 }
                 message.drain(..start.min(message.len()));
                 if self.done.is_none() {
@@ -458,6 +480,7 @@ impl Session {
         message: &[u8],
         now: PacketTime,
         counters: &mut Counters,
+        certificates: &mut CertificateCache,
     ) {
         let parsed = match tls_parser::parse_tls_message_handshake(message) {
             Ok((_, TlsMessage::Handshake(parsed))) => parsed,
@@ -538,10 +561,7 @@ impl Session {
                         counters.certificates_dropped += 1;
                         continue;
                     }
-                    chain.certificates.push(ChainEntry {
-                        der: raw.data.to_vec(),
-                        summary: x509::summarize(raw.data),
-                    });
+                    chain.certificates.push(certificates.get(raw.data));
                 }
             }
             (Direction::ToClient, TlsMessageHandshake::ServerKeyExchange(exchange)) => {
@@ -627,6 +647,7 @@ impl Session {
         message: &[u8],
         now: PacketTime,
         counters: &mut Counters,
+        certificates: &mut CertificateCache,
     ) {
         match role {
             Direction::ToServer => {
@@ -650,10 +671,10 @@ impl Session {
                     counters.messages_parsed += 1;
                     let cipher = hello.cipher_specs.first().copied().unwrap_or(0);
                     if !hello.certificate.is_empty() {
-                        self.summary.server_chain.certificates.push(ChainEntry {
-                            der: hello.certificate.to_vec(),
-                            summary: x509::summarize(hello.certificate),
-                        });
+                        self.summary
+                            .server_chain
+                            .certificates
+                            .push(certificates.get(hello.certificate));
                     }
                     self.summary.server_hello = Some(ServerHelloSummary {
                         time: now,

@@ -4,7 +4,7 @@
 //! plain data, so fingerprints, policy and output are pure functions of it.
 
 use crate::time::PacketTime;
-use crate::x509::{CertificateSummary, X509Error};
+use crate::x509::CertificateSummary;
 
 /// Which way bytes travel, once the ClientHello has named the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -213,12 +213,9 @@ impl AlertEvent {
     }
 }
 
-/// One certificate as sent, with its summary (or why it did not parse).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainEntry {
-    pub der: Vec<u8>,
-    pub summary: Result<CertificateSummary, X509Error>,
-}
+/// One certificate as sent, with its summary (or why it did not parse),
+/// shared with the worker's certificate cache.
+pub type ChainEntry = std::sync::Arc<crate::x509::Certificate>;
 
 /// A certificate chain in message order, leaf first.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

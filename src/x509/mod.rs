@@ -14,6 +14,7 @@
 //! attacker-controlled, so nothing here panics on any byte string.
 
 mod algorithms;
+mod cache;
 mod name;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate};
 
 use algorithms::SignatureFamily;
+pub use cache::{CacheCounters, CacheLimits, Certificate, CertificateCache};
 
 /// Largest certificate DER accepted by [`summarize`] and [`verify_issued_by`].
 pub const MAX_CERTIFICATE_DER: usize = 1024 * 1024;
@@ -219,6 +221,27 @@ impl CertificateSummary {
     pub fn sha1_hex(&self) -> String {
         hex_upper(&self.sha1)
     }
+
+    /// Heap bytes behind this summary (its strings and lists), for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        fn strings(list: &[String]) -> usize {
+            list.iter().map(|s| s.capacity() + 24).sum()
+        }
+        let names = &self.alt_names;
+        self.serial_hex.capacity()
+            + self.subject.heap_bytes()
+            + self.issuer.heap_bytes()
+            + self.public_key_curve.as_ref().map_or(0, String::capacity)
+            + self.signature_algorithm.capacity()
+            + strings(&names.dns)
+            + strings(&names.uri)
+            + strings(&names.email)
+            + names.ip.len() * 17
+            + strings(&self.key_usage)
+            + strings(&self.extended_key_usage)
+            + self.subject_key_id.as_ref().map_or(0, Vec::capacity)
+            + self.authority_key_id.as_ref().map_or(0, Vec::capacity)
+    }
 }
 
 /// A name as Zeek's x509.log shows it, plus the values of its common attributes. Lists are in
@@ -235,6 +258,19 @@ pub struct DistinguishedName {
     pub country: Vec<String>,
     pub locality: Vec<String>,
     pub state_or_province: Vec<String>,
+}
+
+impl DistinguishedName {
+    fn heap_bytes(&self) -> usize {
+        let list = |l: &[String]| l.iter().map(|s| s.capacity() + 24).sum::<usize>();
+        self.rfc4514.capacity()
+            + self.common_name.as_ref().map_or(0, String::capacity)
+            + list(&self.organization)
+            + list(&self.organizational_unit)
+            + list(&self.country)
+            + list(&self.locality)
+            + list(&self.state_or_province)
+    }
 }
 
 /// Whether a certificate's signature verifies under a given key.

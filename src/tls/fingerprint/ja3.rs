@@ -12,27 +12,54 @@ pub struct Ja3 {
     pub hash: String,
 }
 
-fn join<T: std::fmt::Display>(values: impl Iterator<Item = T>) -> String {
-    values.map(|v| v.to_string()).collect::<Vec<_>>().join("-")
+/// Appends the decimal values joined by '-'.
+fn push_joined<T: Into<u32>>(out: &mut String, values: impl Iterator<Item = T>) {
+    let mut buffer = itoa::Buffer::new();
+    for (i, value) in values.enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        out.push_str(buffer.format(value.into()));
+    }
 }
 
 fn md5_hex(text: &str) -> String {
-    Md5::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut out = String::with_capacity(32);
+    super::push_hex(&mut out, &Md5::digest(text.as_bytes()));
+    out
 }
 
 /// `SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats`.
 pub fn client(hello: &ClientHelloSummary) -> Ja3 {
-    let full = format!(
-        "{},{},{},{},{}",
-        hello.legacy_version,
-        join(hello.cipher_suites.iter().filter(|&&c| !is_grease(c))),
-        join(hello.extensions.iter().filter(|&&e| !is_grease(e))),
-        join(hello.supported_groups.iter().filter(|&&g| !is_grease(g))),
-        join(hello.ec_point_formats.iter()),
+    let mut full = String::with_capacity(
+        8 + 6 * (hello.cipher_suites.len() + hello.extensions.len() + hello.supported_groups.len()),
     );
+    full.push_str(itoa::Buffer::new().format(hello.legacy_version));
+    full.push(',');
+    push_joined(
+        &mut full,
+        hello
+            .cipher_suites
+            .iter()
+            .copied()
+            .filter(|&c| !is_grease(c)),
+    );
+    full.push(',');
+    push_joined(
+        &mut full,
+        hello.extensions.iter().copied().filter(|&e| !is_grease(e)),
+    );
+    full.push(',');
+    push_joined(
+        &mut full,
+        hello
+            .supported_groups
+            .iter()
+            .copied()
+            .filter(|&g| !is_grease(g)),
+    );
+    full.push(',');
+    push_joined(&mut full, hello.ec_point_formats.iter().copied());
     Ja3 {
         hash: md5_hex(&full),
         full,
@@ -41,11 +68,14 @@ pub fn client(hello: &ClientHelloSummary) -> Ja3 {
 
 /// `SSLVersion,Cipher,Extensions` of the ServerHello.
 pub fn server(hello: &ServerHelloSummary) -> Ja3 {
-    let full = format!(
-        "{},{},{}",
-        hello.legacy_version,
-        hello.cipher_suite,
-        join(hello.extensions.iter().filter(|&&e| !is_grease(e))),
+    let mut full = String::with_capacity(16 + 6 * hello.extensions.len());
+    full.push_str(itoa::Buffer::new().format(hello.legacy_version));
+    full.push(',');
+    full.push_str(itoa::Buffer::new().format(hello.cipher_suite));
+    full.push(',');
+    push_joined(
+        &mut full,
+        hello.extensions.iter().copied().filter(|&e| !is_grease(e)),
     );
     Ja3 {
         hash: md5_hex(&full),

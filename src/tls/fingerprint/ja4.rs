@@ -64,23 +64,26 @@ fn alpn(hello: &ClientHelloSummary) -> String {
     }
 }
 
-fn hex_list(values: &[u16]) -> String {
-    values
-        .iter()
-        .map(|v| format!("{v:04x}"))
-        .collect::<Vec<_>>()
-        .join(",")
+/// Appends `values` as comma-separated 4-digit lowercase hex.
+fn push_hex_list(out: &mut String, values: &[u16]) {
+    for (i, &value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for shift in [12, 8, 4, 0] {
+            out.push(char::from(
+                super::HEX_LOWER[usize::from((value >> shift) & 0xf)],
+            ));
+        }
+    }
 }
 
-fn truncated_sha256(text: &str) -> String {
+fn push_truncated_sha256(out: &mut String, text: &str) {
     if text.is_empty() {
-        return EMPTY_HASH.to_string();
+        out.push_str(EMPTY_HASH);
+        return;
     }
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::push_hex(out, &Sha256::digest(text.as_bytes())[..6]);
 }
 
 pub fn client(hello: &ClientHelloSummary, carrier: Carrier) -> Ja4 {
@@ -102,42 +105,51 @@ pub fn client(hello: &ClientHelloSummary, carrier: Carrier) -> Ja4 {
         .copied()
         .filter(|&s| !is_grease(s))
         .collect();
-    let prefix = format!(
-        "{}{}{}{:02}{:02}{}",
-        match carrier {
-            Carrier::Tcp => 't',
-            Carrier::Quic => 'q',
-            Carrier::Dtls => 'd',
-        },
-        version(hello),
-        if extensions.contains(&EXTENSION_SERVER_NAME) {
-            'd'
-        } else {
-            'i'
-        },
-        ciphers.len().min(99),
-        extensions.len().min(99),
-        alpn(hello),
-    );
+    let mut prefix = String::with_capacity(10);
+    prefix.push(match carrier {
+        Carrier::Tcp => 't',
+        Carrier::Quic => 'q',
+        Carrier::Dtls => 'd',
+    });
+    prefix.push_str(version(hello));
+    prefix.push(if extensions.contains(&EXTENSION_SERVER_NAME) {
+        'd'
+    } else {
+        'i'
+    });
+    for count in [ciphers.len().min(99), extensions.len().min(99)] {
+        prefix.push(char::from(b'0' + (count / 10) as u8));
+        prefix.push(char::from(b'0' + (count % 10) as u8));
+    }
+    prefix.push_str(&alpn(hello));
     ciphers.sort_unstable();
     let mut hashed_extensions: Vec<u16> = extensions
         .into_iter()
         .filter(|&e| e != EXTENSION_SERVER_NAME && e != EXTENSION_ALPN)
         .collect();
     hashed_extensions.sort_unstable();
-    let cipher_list = hex_list(&ciphers);
-    let mut extension_list = hex_list(&hashed_extensions);
+    let mut cipher_list = String::with_capacity(ciphers.len() * 5);
+    push_hex_list(&mut cipher_list, &ciphers);
+    let mut extension_list =
+        String::with_capacity((hashed_extensions.len() + signatures.len()) * 5 + 1);
+    push_hex_list(&mut extension_list, &hashed_extensions);
     if !signatures.is_empty() && !extension_list.is_empty() {
-        extension_list = format!("{extension_list}_{}", hex_list(&signatures));
+        extension_list.push('_');
+        push_hex_list(&mut extension_list, &signatures);
     }
-    Ja4 {
-        fingerprint: format!(
-            "{prefix}_{}_{}",
-            truncated_sha256(&cipher_list),
-            truncated_sha256(&extension_list)
-        ),
-        raw: format!("{prefix}_{cipher_list}_{extension_list}"),
-    }
+    let mut fingerprint = String::with_capacity(36);
+    fingerprint.push_str(&prefix);
+    fingerprint.push('_');
+    push_truncated_sha256(&mut fingerprint, &cipher_list);
+    fingerprint.push('_');
+    push_truncated_sha256(&mut fingerprint, &extension_list);
+    let mut raw = prefix;
+    raw.reserve(cipher_list.len() + extension_list.len() + 2);
+    raw.push('_');
+    raw.push_str(&cipher_list);
+    raw.push('_');
+    raw.push_str(&extension_list);
+    Ja4 { fingerprint, raw }
 }
 
 #[cfg(test)]

@@ -15,3 +15,13 @@ pub enum Carrier {
     Quic,
     Dtls,
 }
+
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `bytes` as lowercase hex (fingerprint hashes are printed so).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for &byte in bytes {
+        out.push(char::from(HEX_LOWER[usize::from(byte >> 4)]));
+        out.push(char::from(HEX_LOWER[usize::from(byte & 0x0f)]));
+    }
+}

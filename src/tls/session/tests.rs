@@ -16,7 +16,13 @@ fn run(wire: &[(Side, Vec<u8>)], chunk: usize) -> (HandshakeSummary, EndReason, 
             Side::Server => Direction::ToClient,
         };
         for piece in bytes.chunks(chunk.max(1)) {
-            verdict = session.feed(direction, piece, PacketTime::from_nanos(1), &mut counters);
+            verdict = session.feed(
+                direction,
+                piece,
+                PacketTime::from_nanos(1),
+                &mut counters,
+                &mut Default::default(),
+            );
             if verdict != Verdict::NeedMore {
                 break 'outer;
             }
@@ -64,6 +70,7 @@ fn client_hello_sent_by_the_responder_swaps_roles() {
         &wire[0].1,
         PacketTime::ZERO,
         &mut counters,
+        &mut Default::default(),
     );
     assert_eq!(verdict, Verdict::NeedMore);
     session.feed(
@@ -71,6 +78,7 @@ fn client_hello_sent_by_the_responder_swaps_roles() {
         &wire[1].1,
         PacketTime::ZERO,
         &mut counters,
+        &mut Default::default(),
     );
     let (summary, _) = session.finish(EndReason::EndOfCapture);
     assert!(summary.roles_swapped);
@@ -93,7 +101,14 @@ fn chain_longer_than_the_cap_keeps_the_first_certificates_and_counts_the_rest() 
         } else {
             Direction::ToClient
         };
-        if session.feed(direction, bytes, PacketTime::ZERO, &mut counters) != Verdict::NeedMore {
+        if session.feed(
+            direction,
+            bytes,
+            PacketTime::ZERO,
+            &mut counters,
+            &mut Default::default(),
+        ) != Verdict::NeedMore
+        {
             break;
         }
     }
@@ -117,6 +132,7 @@ fn alerts_beyond_the_cap_are_counted_not_kept() {
         &wire[0].1,
         PacketTime::ZERO,
         &mut counters,
+        &mut Default::default(),
     );
     // Five warning-level close_notify alerts from the client.
     for _ in 0..5 {
@@ -125,6 +141,7 @@ fn alerts_beyond_the_cap_are_counted_not_kept() {
             &[0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x00],
             PacketTime::ZERO,
             &mut counters,
+            &mut Default::default(),
         );
     }
     let (summary, _) = session.finish(EndReason::EndOfCapture);
@@ -144,7 +161,13 @@ fn sslv2_compatible_client_hello_is_summarised() {
     let mut session = Session::new(TlsLimits::default());
     let mut counters = Counters::default();
     assert_eq!(
-        session.feed(Direction::ToServer, &hello, PacketTime::ZERO, &mut counters),
+        session.feed(
+            Direction::ToServer,
+            &hello,
+            PacketTime::ZERO,
+            &mut counters,
+            &mut Default::default()
+        ),
         Verdict::NeedMore
     );
     let (summary, _) = session.finish(EndReason::ConnectionClosed);
