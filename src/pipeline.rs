@@ -34,8 +34,10 @@ use crate::decode::fragment::{FragmentKey, FragmentLimits, FragmentTable};
 use crate::decode::{
     self, DecodeConfig, Decoded, EncapPath, IpFragment, Packet, TcpSegment, Transport,
 };
-use crate::flow::{Endpoint, FlowContent, FlowEvent, FlowKey, FlowLimits, FlowPacket, FlowTable};
-use crate::output::{OutputError, OutputOptions, RecordWriter};
+use crate::flow::{Endpoint, FlowKey, FlowLimits, FlowPacket, FlowTable};
+use crate::output::{
+    OutputError, OutputOptions, PrepareLimits, PreparedRecord, Preparer, RecordKind, RecordWriter,
+};
 use crate::policy::{Evaluator, Policy};
 use crate::stats::{histogram, ReaderStats, Snapshot};
 use crate::time::PacketTime;
@@ -72,6 +74,8 @@ pub struct PipelineConfig {
     pub sweep_interval: Duration,
     pub filter: Option<String>,
     pub output: OutputOptions,
+    /// The workers' judgement and rendering caches.
+    pub prepare: PrepareLimits,
     pub overload: Overload,
     /// Live: write a stats record this often (wall clock). A stats record is
     /// always written at the end of a run.
@@ -95,6 +99,7 @@ impl Default for PipelineConfig {
             sweep_interval: Duration::from_secs(5),
             filter: None,
             output: OutputOptions::default(),
+            prepare: PrepareLimits::default(),
             overload: Overload::Drop,
             stats_interval: None,
             status_line: false,
@@ -185,6 +190,7 @@ impl Batch {
 /// A worker's counters for a stats round.
 struct WorkerReport {
     counters: crate::flow::Counters,
+    prepare: crate::output::PrepareCounters,
     flows_active: u64,
     processing_ns: Histogram<u64>,
     reader: Option<Box<ReaderStats>>,
@@ -192,7 +198,7 @@ struct WorkerReport {
 
 struct WorkerMessage {
     worker: usize,
-    events: Vec<FlowEvent>,
+    records: Vec<PreparedRecord>,
     watermark: u64,
     report: Option<Box<WorkerReport>>,
     last: bool,
@@ -215,6 +221,7 @@ pub fn run(
 
     std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(workers);
+        let mut spawn_failed = false;
         for worker in 0..workers {
             let (batch_tx, batch_rx) = bounded::<Batch>(config.queue_batches);
             // Queue + the batch in a worker + the one being filled: the reader
@@ -226,26 +233,43 @@ pub fn run(
             worker_txs.push(batch_tx);
             return_rxs.push(return_rx);
             let output_tx = output_tx.clone();
-            let limits = config.flow;
-            let sweep_interval = config.sweep_interval;
-            handles.push(scope.spawn(move || {
-                run_worker(
-                    worker,
-                    limits,
-                    sweep_interval,
-                    batch_rx,
-                    return_tx,
-                    output_tx,
-                )
-            }));
+            // Named threads: `top -H` and profilers tell the stages apart.
+            let spawned = std::thread::Builder::new()
+                .name(format!("tlstap-worker{worker}"))
+                .spawn_scoped(scope, move || {
+                    let preparer = Preparer::new(policy, config.output, config.prepare);
+                    run_worker(worker, config, preparer, batch_rx, return_tx, output_tx)
+                });
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(_) => spawn_failed = true,
+            }
         }
         drop(output_tx);
 
         let output = {
             let stop = &output_stop;
-            scope.spawn(move || {
-                run_output(output_rx, workers, policy, writer, config, controls, stop)
-            })
+            std::thread::Builder::new()
+                .name("tlstap-output".to_string())
+                .spawn_scoped(scope, move || {
+                    run_output(output_rx, workers, policy, writer, config, controls, stop)
+                })
+        };
+        let output = match output {
+            Ok(output) if !spawn_failed => output,
+            _ => {
+                drop(worker_txs);
+                for handle in handles {
+                    let _ = handle.join();
+                }
+                return RunOutcome {
+                    stats: Snapshot::default(),
+                    error: Some(PipelineError::Thread(
+                        "could not start the pipeline threads",
+                    )),
+                    output_closed: false,
+                };
+            }
         };
 
         let mut reader = Reader {
@@ -560,13 +584,14 @@ impl Reader<'_> {
 
 fn run_worker(
     worker: usize,
-    limits: FlowLimits,
-    sweep_interval: Duration,
+    config: &PipelineConfig,
+    mut preparer: Preparer<'_>,
     batches: Receiver<Batch>,
     returns: Sender<Batch>,
     output: Sender<WorkerMessage>,
 ) {
-    let mut table = FlowTable::new(limits);
+    let sweep_interval = config.sweep_interval;
+    let mut table = FlowTable::new(config.flow);
     let mut events = Vec::new();
     let mut next_sweep: Option<PacketTime> = None;
     let mut processing = histogram();
@@ -609,9 +634,16 @@ fn run_worker(
         if last {
             table.drain(batch.upto, &mut events);
         }
+        // Sessions are finished here, in parallel: the output stage only
+        // orders them, adds cross-session findings and writes.
+        let records: Vec<PreparedRecord> = events
+            .drain(..)
+            .map(|event| preparer.prepare(event))
+            .collect();
         let report = batch.stats.then(|| {
             Box::new(WorkerReport {
-                counters: table.counters().clone(),
+                counters: table.counters(),
+                prepare: preparer.counters(),
                 flows_active: table.len() as u64,
                 processing_ns: processing.clone(),
                 reader: batch.reader.take(),
@@ -619,7 +651,7 @@ fn run_worker(
         });
         let message = WorkerMessage {
             worker,
-            events: std::mem::take(&mut events),
+            records,
             watermark,
             report,
             last,
@@ -635,7 +667,7 @@ fn run_worker(
     }
 }
 
-struct Pending(FlowEvent);
+struct Pending(PreparedRecord);
 
 impl PartialEq for Pending {
     fn eq(&self, other: &Self) -> bool {
@@ -672,35 +704,28 @@ impl OutputStage<'_> {
             .peek()
             .is_some_and(|Reverse(p)| p.0.order.at < below || below == u64::MAX)
         {
-            let Some(Reverse(Pending(event))) = heap.pop() else {
+            let Some(Reverse(Pending(record))) = heap.pop() else {
                 break;
             };
-            match &event.content {
-                FlowContent::Tls(summary) => {
-                    let version = summary
-                        .version()
-                        .and_then(crate::tls::ProtocolVersion::ecs_version)
-                        .unwrap_or("unknown");
+            match record.kind {
+                RecordKind::Tls { version, rtt_us } => {
                     *self
                         .stats
                         .sessions_by_version
                         .entry(version.to_string())
                         .or_insert(0) += 1;
-                    if let (Some(client), Some(server)) =
-                        (&summary.client_hello, &summary.server_hello)
-                    {
-                        let rtt = server.time.since(client.time).as_micros() as u64;
+                    if let Some(rtt) = rtt_us {
                         let _ = self.stats.handshake_rtt_us.record(rtt.max(1));
                     }
                 }
-                FlowContent::Plaintext { .. } => self.stats.plaintext_records += 1,
+                RecordKind::Plaintext => self.stats.plaintext_records += 1,
             }
             if self.error.is_some() || self.closed {
                 continue;
             }
             let result = self
                 .writer
-                .write(&event, self.policy, &mut self.evaluator, &self.options);
+                .write(record, self.policy, &mut self.evaluator, &self.options);
             self.note(result);
         }
     }
@@ -741,6 +766,7 @@ impl OutputStage<'_> {
         };
         for report in reports.iter_mut().filter_map(Option::take) {
             snapshot.flow.add(&report.counters);
+            snapshot.prepare.add(&report.prepare);
             snapshot.flows_active += report.flows_active;
             let _ = snapshot.processing_ns.add(&report.processing_ns);
             if let Some(reader) = report.reader {
@@ -799,13 +825,13 @@ fn run_output(
         }
         let WorkerMessage {
             worker,
-            events,
+            records,
             watermark,
             report,
             last,
         } = message;
-        for event in events {
-            heap.push(Reverse(Pending(event)));
+        for record in records {
+            heap.push(Reverse(Pending(record)));
         }
         if let Some(slot) = watermarks.get_mut(worker) {
             *slot = watermark;

@@ -37,6 +37,8 @@ pub struct ReaderStats {
 pub struct Snapshot {
     pub reader: ReaderStats,
     pub flow: flow::Counters,
+    /// The workers' judgement and rendering caches.
+    pub prepare: output::PrepareCounters,
     pub flows_active: u64,
     pub output: output::Counters,
     pub sink: SinkCounters,
@@ -58,6 +60,7 @@ impl Default for Snapshot {
         Self {
             reader: ReaderStats::default(),
             flow: flow::Counters::default(),
+            prepare: output::PrepareCounters::default(),
             flows_active: 0,
             output: output::Counters::default(),
             sink: SinkCounters::default(),

@@ -1,21 +1,25 @@
 //! Output: finished flows in, NDJSON lines out.
 //!
-//! The pipeline's output stage calls [`RecordWriter::write`] for each finished
-//! session in packet order. Records are built from flow/tls/x509 summaries plus
-//! policy judgements ([`ecs::build`]), serialised into one reused buffer and
-//! handed to a [`Sink`] as whole lines. A closed stdout is not an error: it
-//! ends the run quietly, as for any Unix filter.
+//! Each worker's [`Preparer`] turns a finished flow into a [`PreparedRecord`]:
+//! fingerprints, the per-session findings and the record serialised up to its
+//! findings, in parallel. The pipeline's output stage calls
+//! [`RecordWriter::write`] for each in packet order: the cross-session
+//! findings are added, exceptions applied, the output filters decide, and the
+//! finished line goes to a [`Sink`]. A closed stdout is not an error: it ends
+//! the run quietly, as for any Unix filter.
 
+mod certificate;
 mod community_id;
 pub mod ecs;
+mod prepare;
 pub mod sink;
 
+pub use certificate::{RenderCounters, RenderLimits};
 pub use community_id::community_id_v1;
+pub use prepare::{PrepareCounters, PrepareLimits, PreparedRecord, Preparer, RecordKind};
 pub use sink::{open_sink, open_sinks, Sink, SinkOptions};
 
-use crate::flow::{FlowContent, FlowEvent};
-use crate::policy::{Evaluator, Policy, SessionFacts, Severity};
-use crate::tls::plaintext;
+use crate::policy::{Evaluator, Finding, Policy, Severity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -32,6 +36,8 @@ pub enum OutputError {
     BadDestination(String),
     #[error("record could not be serialised: {0}")]
     Serialize(#[from] serde_json::Error),
+    #[error("record could not be built: {0}")]
+    Record(String),
 }
 
 /// Output counters.
@@ -96,83 +102,61 @@ impl RecordWriter {
         &self.counters
     }
 
-    /// Judges `event` (in packet order) and writes its record if it is wanted:
-    /// every TLS session, and plaintext sessions only when they raise a finding.
+    /// Finishes a prepared session (in packet order) and writes its record if
+    /// it is wanted: every TLS session, and plaintext sessions only when they
+    /// raise a finding.
     pub fn write(
         &mut self,
-        event: &FlowEvent,
+        mut record: PreparedRecord,
         policy: &Policy,
         evaluator: &mut Evaluator,
         options: &OutputOptions,
     ) -> Result<(), OutputError> {
-        let (tls, plaintext) = match &event.content {
-            FlowContent::Tls(summary) => (Some(summary.as_ref()), None),
-            FlowContent::Plaintext {
-                client_head,
-                server_head,
-            } => (None, Some(plaintext::classify(client_head, server_head))),
-        };
-        let time = tls
-            .and_then(|t| t.client_hello.as_ref())
-            .map_or(event.first_seen, |hello| hello.time);
-        let facts = SessionFacts {
-            time,
-            client: std::net::SocketAddr::new(event.client.ip, event.client.port),
-            server: std::net::SocketAddr::new(event.server.ip, event.server.port),
-            direction: policy.internal.direction(event.client.ip, event.server.ip),
-            tls,
-            plaintext: plaintext.as_ref(),
-            previous: None,
-        };
-        let service = policy.service(&facts);
-        let mut findings = evaluator.evaluate(facts, policy);
-        let all = self.archive.as_ref().map(|_| findings.clone());
-        findings.retain(|finding| {
+        let plaintext = record.kind == RecordKind::Plaintext;
+        let mut findings = std::mem::take(&mut record.findings);
+        evaluator.evaluate(&record.observation, policy, &mut findings);
+        let kept = |finding: &&Finding| {
             finding.severity >= options.min_severity || finding.exception.is_some()
-        });
-        let filtered = findings.is_empty() && (options.only_findings || plaintext.is_some());
+        };
+        let wanted = findings.iter().filter(kept).count();
+        let filtered = wanted == 0 && (options.only_findings || plaintext);
         // The archive sees every session with every finding; plaintext
         // sessions without a finding are not records anywhere.
-        let archived = all
-            .filter(|all| !(all.is_empty() && plaintext.is_some()))
-            .map(|all| (all.len() == findings.len(), all));
-        let mut archive_output_line = false;
-        if let Some((same, all)) = archived {
-            if same && !filtered {
-                // The output record is the archive's: build and serialise once.
-                archive_output_line = true;
-            } else {
-                let record = ecs::build(event, policy, service, plaintext.as_ref(), all, options);
-                self.line.clear();
-                serde_json::to_writer(&mut self.line, &record)?;
-                self.line.push(b'\n');
-                if let Some(archive) = self.archive.as_mut() {
-                    archive.write_line(&self.line)?;
-                }
+        let archived = self.archive.is_some() && !(findings.is_empty() && plaintext);
+        let same = wanted == findings.len();
+        // Otherwise the archive gets the output line itself, below.
+        if archived && (filtered || !same) {
+            let result = record.write_line(findings.iter(), &mut self.line);
+            self.note_built(result)?;
+            if let Some(archive) = self.archive.as_mut() {
+                archive.write_line(&self.line)?;
             }
         }
         if filtered {
             self.counters.records_filtered += 1;
             return Ok(());
         }
-        for finding in &findings {
+        for finding in findings.iter().filter(kept) {
             *self.counters.findings_by_id.entry(finding.id).or_insert(0) += 1;
         }
-        let record = ecs::build(
-            event,
-            policy,
-            service,
-            plaintext.as_ref(),
-            findings,
-            options,
-        );
-        self.write_value(&record)?;
-        if archive_output_line {
+        let result = record.write_line(findings.iter().filter(kept), &mut self.line);
+        self.note_built(result)?;
+        self.sink.write_line(&self.line)?;
+        self.counters.records_written += 1;
+        if archived && same {
+            // The output record is the archive's: built once.
             if let Some(archive) = self.archive.as_mut() {
                 archive.write_line(&self.line)?;
             }
         }
         Ok(())
+    }
+
+    fn note_built(&mut self, result: Result<(), OutputError>) -> Result<(), OutputError> {
+        if result.is_err() {
+            self.counters.records_failed += 1;
+        }
+        result
     }
 
     /// Serialises any record (sessions, stats) as one line.

@@ -43,8 +43,9 @@ use std::collections::{HashMap, VecDeque};
 
 use serde_json::json;
 
-use super::{Finding, Policy, SessionFacts, Severity};
-use crate::tls::fingerprint::ja4;
+use super::rules::drift::{CERT_NOT_ROTATED, CERT_ROTATED, NEGOTIATION_CHANGED, NEW_CLIENT_STACK};
+use super::rules::Rule;
+use super::{Finding, Observation, Policy, Severity};
 use crate::tls::names;
 
 /// Rows kept per service; beyond them the oldest row goes (a flood of
@@ -138,50 +139,45 @@ impl Drift {
     }
 
     /// Appends this session's drift findings, then remembers the session.
-    pub fn check(&mut self, facts: &SessionFacts<'_>, policy: &Policy, out: &mut Vec<Finding>) {
-        let Some(tls) = facts.tls else { return };
-        let Some(server_hello) = tls.server_hello.as_ref() else {
+    pub fn check(&mut self, session: &Observation, policy: &Policy, out: &mut Vec<Finding>) {
+        let Some(tls) = session.tls.as_ref() else {
             return;
         };
-        let Some(version) = server_hello.version().normalized() else {
+        let Some((wire, cipher_suite)) = tls.negotiated else {
             return;
         };
-        let wire = server_hello.version();
-        let now = facts.time.as_secs();
+        let Some(version) = wire.normalized() else {
+            return;
+        };
+        let now = session.time.as_secs();
+        let sni = session.sni.as_deref();
         let id = ServiceId {
-            server: facts.server,
-            sni: facts.sni().map(str::to_ascii_lowercase),
+            server: session.server,
+            sni: sni.map(str::to_ascii_lowercase),
         };
-        let service = facts.sni().map_or_else(
-            || facts.server.to_string(),
-            |sni| format!("{} ({sni})", facts.server),
+        let service = sni.map_or_else(
+            || session.server.to_string(),
+            |sni| format!("{} ({sni})", session.server),
         );
         let negotiation = KnownNegotiation {
             version: wire.ecs_version().unwrap_or("unknown").to_string(),
             protocol: wire.ecs_protocol().unwrap_or("tls").to_string(),
-            cipher: names::cipher_suite_name(server_hello.cipher_suite).map_or_else(
-                || format!("0x{:04x}", server_hello.cipher_suite),
-                str::to_string,
-            ),
+            cipher: names::cipher_suite_name(cipher_suite)
+                .map_or_else(|| format!("0x{cipher_suite:04x}"), str::to_string),
         };
-        let stack = tls.client_hello.as_ref().map(|hello| {
-            let fingerprint = ja4::client(hello, tls.carrier).fingerprint;
-            policy.stacks.identify(&fingerprint).label()
-        });
-        let leaf = tls.server_chain.certificates.first().and_then(|entry| {
-            let summary = entry.summary.as_ref().ok()?;
-            Some((summary.sha256_hex(), summary.not_after.0))
-        });
+        let stack = tls.client_stack.clone();
+        let leaf = tls
+            .server_leaf
+            .as_ref()
+            .map(|leaf| (leaf.sha256.clone(), leaf.not_after));
         let warning_days = policy.certificates.expiry_warning_days;
         let state = self.entry(id);
-        let add = |out: &mut Vec<Finding>, id, severity, message: String, evidence| {
-            out.push(Finding {
-                id,
-                severity,
-                message,
-                evidence,
-                exception: None,
-            });
+        let add = |out: &mut Vec<Finding>,
+                   rule: &Rule,
+                   severity,
+                   message: String,
+                   evidence: serde_json::Value| {
+            out.push(Finding::new(rule, severity, message, &evidence));
         };
 
         // negotiation_changed: one (version, cipher) for all of history, now another.
@@ -200,14 +196,14 @@ impl Drift {
                 };
                 add(
                     out,
-                    NEGOTIATION_CHANGED.id,
+                    &NEGOTIATION_CHANGED,
                     severity,
                     format!(
                         "{service} negotiated {} {} {} for all its history; now {} {} {} ({change})",
                         previous.protocol, previous.version, previous.cipher,
                         negotiation.protocol, negotiation.version, negotiation.cipher
                     ),
-                    json!({"server": facts.server.to_string(), "sni": facts.sni(), "change": change,
+                    json!({"server": session.server.to_string(), "sni": sni, "change": change,
                         "previous": {"version": previous.version, "protocol": previous.protocol, "cipher": previous.cipher},
                         "now": {"version": negotiation.version, "protocol": negotiation.protocol, "cipher": negotiation.cipher}}),
                 );
@@ -231,7 +227,7 @@ impl Drift {
                         let days_left = old.not_after.map(|t| (t - now).div_euclid(86_400));
                         add(
                             out,
-                            CERT_ROTATED.id,
+                            &CERT_ROTATED,
                             CERT_ROTATED.severity,
                             format!(
                                 "{service} presents a new leaf {}…; the previous one {}… {}",
@@ -242,8 +238,8 @@ impl Drift {
                                     |d| format!("had {d} days left")
                                 )
                             ),
-                            json!({"server": facts.server.to_string(), "sni": facts.sni(),
-                                "rotated_at": facts.time.to_rfc3339_micros(),
+                            json!({"server": session.server.to_string(), "sni": sni,
+                                "rotated_at": session.time.to_rfc3339_micros(),
                                 "old": {"sha256": old.sha256, "not_after": old.not_after.map(rfc3339)},
                                 "new": {"sha256": sha256, "not_after": rfc3339(not_after)},
                                 "days_before_old_expiry": days_left}),
@@ -269,13 +265,13 @@ impl Drift {
                 state.not_rotated_day = Some(day);
                 add(
                     out,
-                    CERT_NOT_ROTATED.id,
+                    &CERT_NOT_ROTATED,
                     CERT_NOT_ROTATED.severity,
                     format!(
                         "{service} still serves a leaf that expires in {} days (warning window {warning_days} days)",
                         remaining.div_euclid(86_400)
                     ),
-                    json!({"server": facts.server.to_string(), "sni": facts.sni(), "sha256": sha256,
+                    json!({"server": session.server.to_string(), "sni": sni, "sha256": sha256,
                         "not_after": rfc3339(not_after), "days_left": remaining.div_euclid(86_400), "day": rfc3339(day * 86_400)}),
                 );
             }
@@ -287,10 +283,10 @@ impl Drift {
                 if !state.stacks.is_empty() {
                     add(
                         out,
-                        NEW_CLIENT_STACK.id,
+                        &NEW_CLIENT_STACK,
                         NEW_CLIENT_STACK.severity,
                         format!("{service}: a client stack never seen for it before: {stack}"),
-                        json!({"server": facts.server.to_string(), "sni": facts.sni(), "client": facts.client.ip().to_string(),
+                        json!({"server": session.server.to_string(), "sni": sni, "client": session.client.ip().to_string(),
                             "stack": stack, "known_stacks": state.stacks}),
                     );
                 }
@@ -303,33 +299,3 @@ impl Drift {
 fn rfc3339(seconds: i64) -> String {
     crate::x509::CertificateTime(seconds).to_rfc3339()
 }
-
-use super::rules::Rule;
-
-pub const NEGOTIATION_CHANGED: Rule = Rule {
-    id: "negotiation_changed",
-    severity: Severity::Medium,
-    summary: "A service that negotiated one version and cipher for all its history (earlier runs in the inventory included) negotiates another: high for a lower version, info for a higher one, low for another cipher.",
-    check: |_, _, _| {},
-};
-
-pub const CERT_ROTATED: Rule = Rule {
-    id: "cert_rotated",
-    severity: Severity::Info,
-    summary: "A service presents a leaf certificate it never presented before; evidence gives both fingerprints and expiries and how many days before the old one's expiry the rotation happened.",
-    check: |_, _, _| {},
-};
-
-pub const CERT_NOT_ROTATED: Rule = Rule {
-    id: "cert_not_rotated",
-    severity: Severity::Medium,
-    summary: "A service still serves a leaf inside the expiry warning window; raised once per service per day, not per session.",
-    check: |_, _, _| {},
-};
-
-pub const NEW_CLIENT_STACK: Rule = Rule {
-    id: "new_client_stack",
-    severity: Severity::Low,
-    summary: "A client TLS stack (library and version, from the JA4 catalogue) never seen before for this service, once the service has a history.",
-    check: |_, _, _| {},
-};

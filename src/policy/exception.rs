@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{ExceptionRef, Finding, SessionFacts, Severity};
+use std::net::SocketAddr;
+
+use super::{ExceptionRef, Finding, Observation, SessionFacts, Severity};
 use crate::time::PacketTime;
 
 /// Which sessions an exception (or an mTLS requirement) applies to; every
@@ -21,15 +23,19 @@ pub struct ExceptionMatch {
 }
 
 impl ExceptionMatch {
-    pub fn matches(&self, facts: &SessionFacts<'_>) -> bool {
+    pub fn matches_session(&self, facts: &SessionFacts<'_>) -> bool {
+        self.matches(facts.client, facts.server, facts.sni())
+    }
+
+    pub fn matches(&self, client: SocketAddr, server: SocketAddr, sni: Option<&str>) -> bool {
         let in_net = |net: &Option<IpNet>, ip: IpAddr| net.is_none_or(|n| n.contains(&ip));
-        if !in_net(&self.server, facts.server.ip()) || !in_net(&self.client, facts.client.ip()) {
+        if !in_net(&self.server, server.ip()) || !in_net(&self.client, client.ip()) {
             return false;
         }
-        if self.port.is_some_and(|port| port != facts.server.port()) {
+        if self.port.is_some_and(|port| port != server.port()) {
             return false;
         }
-        match (&self.sni, facts.sni()) {
+        match (&self.sni, sni) {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(pattern), Some(sni)) => {
@@ -70,16 +76,20 @@ impl Exception {
     }
 }
 
-pub(super) fn apply(facts: &SessionFacts<'_>, policy: &super::Policy, findings: &mut Vec<Finding>) {
+pub(super) fn apply(session: &Observation, policy: &super::Policy, findings: &mut Vec<Finding>) {
     let mut expired_hits: Vec<&Exception> = Vec::new();
     for finding in findings.iter_mut() {
         for exception in &policy.exceptions {
             if !exception.allow.iter().any(|id| id == finding.id)
-                || !exception.selector.matches(facts)
+                || !exception.selector.matches(
+                    session.client,
+                    session.server,
+                    session.sni.as_deref(),
+                )
             {
                 continue;
             }
-            if exception.is_live_at(facts.time) {
+            if exception.is_live_at(session.time) {
                 finding.exception = Some(exception.reference());
                 finding.severity = Severity::Info;
                 break;
@@ -90,20 +100,20 @@ pub(super) fn apply(facts: &SessionFacts<'_>, policy: &super::Policy, findings: 
         }
     }
     for exception in expired_hits {
-        findings.push(Finding {
-            id: super::rules::EXCEPTION_EXPIRED.id,
-            severity: super::rules::EXCEPTION_EXPIRED.severity,
-            message: format!(
+        let rule = &super::rules::EXCEPTION_EXPIRED;
+        findings.push(Finding::new(
+            rule,
+            rule.severity,
+            format!(
                 "exception {} (owner {}) expired on {} and no longer covers this session",
                 exception.id, exception.owner, exception.expires
             ),
-            evidence: serde_json::json!({
+            &serde_json::json!({
                 "exception_id": exception.id,
                 "owner": exception.owner,
                 "expired": exception.expires.to_string(),
                 "allowed": exception.allow,
             }),
-            exception: None,
-        });
+        ));
     }
 }

@@ -294,7 +294,7 @@ pub fn parse(path: &Path, text: &str) -> Result<(Policy, PolicyCheck), PolicyErr
             }
         };
         policy.certificates.trusted = match anchors_from_pem(&bytes) {
-            Ok(anchors) if !anchors.is_empty() => anchors,
+            Ok(anchors) if !anchors.is_empty() => super::TrustStore::new(anchors),
             Ok(_) => {
                 return context.invalid(
                     bundle.span(),

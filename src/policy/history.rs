@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
-use super::SessionFacts;
+use super::Observation;
 use crate::time::PacketTime;
 use crate::tls::ProtocolVersion;
 
@@ -51,14 +51,14 @@ impl History {
         self.services.is_empty()
     }
 
-    pub fn observe(&mut self, facts: &SessionFacts<'_>) {
-        let Some(tls) = facts.tls else {
+    pub fn observe(&mut self, session: &Observation) {
+        let Some(tls) = session.tls.as_ref() else {
             return;
         };
-        if tls.client_hello.is_none() {
+        if !tls.client_hello {
             return;
         }
-        if !self.services.contains_key(&facts.server) {
+        if !self.services.contains_key(&session.server) {
             while self.services.len() >= self.max_services {
                 match self.order.pop_front() {
                     Some(oldest) => {
@@ -69,18 +69,19 @@ impl History {
                     None => break,
                 }
             }
-            self.order.push_back(facts.server);
+            self.order.push_back(session.server);
         }
-        let memory = self.services.entry(facts.server).or_insert(ServiceMemory {
-            best_version: None,
-            first_tls: None,
-        });
-        memory.first_tls.get_or_insert(facts.time);
-        if let Some(version) = facts.version() {
-            if tls.server_hello.is_some()
-                && memory.best_version.is_none_or(|(best, _)| version > best)
-            {
-                memory.best_version = Some((version, facts.time));
+        let memory = self
+            .services
+            .entry(session.server)
+            .or_insert(ServiceMemory {
+                best_version: None,
+                first_tls: None,
+            });
+        memory.first_tls.get_or_insert(session.time);
+        if let Some(version) = session.version() {
+            if memory.best_version.is_none_or(|(best, _)| version > best) {
+                memory.best_version = Some((version, session.time));
             }
         }
     }

@@ -1,17 +1,20 @@
 //! Policy: what is internal, what the baseline is, and what is wrong with a
 //! session, in stable finding ids a security team can act on.
 //!
-//! The output stage builds [`SessionFacts`] for each finished session (from
-//! tls/x509 summaries and `std::net` endpoints), calls [`Evaluator::evaluate`],
-//! and writes the findings into the record. Rules are pure functions in
-//! `rules/`, one file per family; cross-session rules read a bounded
-//! [`history::History`] that the evaluator updates in packet order.
-//! Exceptions from the policy file cover findings without hiding them.
+//! Judgement happens in two places. Each worker builds [`SessionFacts`] for a
+//! finished session (tls/x509 summaries, `std::net` endpoints) and its
+//! [`Judge`] runs every rule that needs only that session, with certificate
+//! verdicts cached per distinct chain. The output stage, which sees sessions in
+//! packet order, hands each session's [`Observation`] to the [`Evaluator`]: the
+//! rules that need earlier sessions (a bounded [`history::History`] and the
+//! [`drift::Drift`] memory), then the exceptions, which cover findings without
+//! hiding them. Rules are pure functions in `rules/`, one file per family.
 
 pub mod drift;
 mod exception;
 mod file;
 pub mod history;
+mod judge;
 mod name;
 mod network;
 pub mod rules;
@@ -22,11 +25,12 @@ use serde::Serialize;
 
 pub use exception::{Exception, ExceptionMatch};
 pub use file::{load, parse, PolicyCheck, PolicyError};
+pub use judge::{Judge, JudgeCounters, JudgeLimits};
 pub use name::sni_matches;
 pub use network::{NetworkDirection, Networks, ParseNetworkError};
 
 use crate::time::PacketTime;
-use crate::tls::plaintext::PlaintextFacts;
+use crate::tls::plaintext::{PlaintextFacts, PlaintextProtocol};
 use crate::tls::{HandshakeSummary, ProtocolVersion};
 
 /// Finding severity, lowest first.
@@ -78,15 +82,59 @@ pub struct ExceptionRef {
     pub expires: String,
 }
 
-/// One thing wrong with a session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Which certificate chain a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainRole {
+    Server,
+    Client,
+}
+
+/// One thing wrong with a session. The evidence is kept as serialised JSON:
+/// it is built once (in a worker) and copied into the record as it is.
+#[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub id: &'static str,
     pub severity: Severity,
     pub message: String,
-    pub evidence: serde_json::Value,
+    pub evidence: Box<serde_json::value::RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exception: Option<ExceptionRef>,
+    /// The chain the finding is about (its evidence's `chain`), if any.
+    #[serde(skip)]
+    pub chain: Option<ChainRole>,
+}
+
+impl Finding {
+    pub fn new(
+        rule: &rules::Rule,
+        severity: Severity,
+        message: String,
+        evidence: &serde_json::Value,
+    ) -> Self {
+        let chain = match evidence.get("chain").and_then(serde_json::Value::as_str) {
+            Some("server") => Some(ChainRole::Server),
+            Some("client") => Some(ChainRole::Client),
+            _ => None,
+        };
+        Self {
+            id: rule.id,
+            severity,
+            message,
+            evidence: raw_json(evidence),
+            exception: None,
+            chain,
+        }
+    }
+}
+
+/// A JSON value serialised once, to be copied into records as it is.
+pub fn raw_json(value: &serde_json::Value) -> Box<serde_json::value::RawValue> {
+    // A Value always serialises (its map keys are strings); null is the
+    // impossible fallback, not an error path.
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| {
+        serde_json::value::RawValue::from_string("null".to_string())
+            .expect("\"null\" is valid JSON")
+    })
 }
 
 /// What the rules look at: one finished session.
@@ -99,8 +147,9 @@ pub struct SessionFacts<'a> {
     pub direction: NetworkDirection,
     pub tls: Option<&'a HandshakeSummary>,
     pub plaintext: Option<&'a PlaintextFacts>,
-    /// What earlier sessions to the same server ip:port showed (before this one).
-    pub previous: Option<history::ServiceMemory>,
+    /// The client's JA4 and the TLS stack it names, computed once per session.
+    pub client_ja4: Option<&'a str>,
+    pub client_stack: Option<&'a str>,
 }
 
 impl SessionFacts<'_> {
@@ -110,6 +159,67 @@ impl SessionFacts<'_> {
 
     pub fn version(&self) -> Option<ProtocolVersion> {
         self.tls?.version()?.normalized()
+    }
+
+    /// What the output stage's judgement needs of this session.
+    pub fn observation(&self) -> Observation {
+        let tls = self.tls.map(|tls| TlsObservation {
+            client_hello: tls.client_hello.is_some(),
+            negotiated: tls
+                .server_hello
+                .as_ref()
+                .map(|hello| (hello.version(), hello.cipher_suite)),
+            client_stack: self.client_stack.map(str::to_string),
+            server_leaf: tls.server_chain.leaf().map(|leaf| ServerLeaf {
+                sha256: leaf.sha256_hex(),
+                not_after: leaf.not_after.0,
+            }),
+        });
+        Observation {
+            time: self.time,
+            client: self.client,
+            server: self.server,
+            sni: self.sni().map(str::to_string),
+            tls,
+            plaintext: self.plaintext.map(|p| p.protocol),
+        }
+    }
+}
+
+/// One session as the output stage's cross-session judgement sees it: small,
+/// owned, built in the worker (the summaries stay there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub time: PacketTime,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub sni: Option<String>,
+    pub tls: Option<TlsObservation>,
+    /// The session was not TLS: what it spoke instead.
+    pub plaintext: Option<PlaintextProtocol>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsObservation {
+    pub client_hello: bool,
+    /// The ServerHello's version (wire value) and cipher suite.
+    pub negotiated: Option<(ProtocolVersion, u16)>,
+    pub client_stack: Option<String>,
+    pub server_leaf: Option<ServerLeaf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLeaf {
+    /// Upper-case hex, as `tls.server.hash.sha256`.
+    pub sha256: String,
+    /// Unix seconds.
+    pub not_after: i64,
+}
+
+impl Observation {
+    /// The negotiated version, normalised (drafts as 1.3, DTLS as its TLS twin).
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        self.tls.as_ref()?.negotiated?.0.normalized()
     }
 }
 
@@ -170,6 +280,56 @@ pub struct TrustAnchor {
     pub subject: String,
 }
 
+/// Trust anchors indexed by subject, loaded once at start-up: chain checks
+/// look up the anchors that could have issued a certificate instead of trying
+/// them all.
+#[derive(Debug, Clone, Default)]
+pub struct TrustStore {
+    anchors: Vec<TrustAnchor>,
+    by_subject: std::collections::HashMap<String, Vec<usize>>,
+}
+
+impl TrustStore {
+    pub fn new(anchors: Vec<TrustAnchor>) -> Self {
+        let mut by_subject: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        for (index, anchor) in anchors.iter().enumerate() {
+            by_subject
+                .entry(anchor.subject.clone())
+                .or_default()
+                .push(index);
+        }
+        Self {
+            anchors,
+            by_subject,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.anchors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.anchors.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &TrustAnchor> {
+        self.anchors.iter()
+    }
+
+    /// Anchors whose subject is `subject` (RFC 4514, as x509 prints it).
+    pub fn with_subject<'a>(&'a self, subject: &str) -> impl Iterator<Item = &'a TrustAnchor> + 'a {
+        self.by_subject
+            .get(subject)
+            .into_iter()
+            .flatten()
+            .filter_map(|&index| self.anchors.get(index))
+    }
+
+    pub fn has_subject(&self, subject: &str) -> bool {
+        self.by_subject.contains_key(subject)
+    }
+}
+
 /// A service that must present client certificates.
 #[derive(Debug, Clone)]
 pub struct MtlsService {
@@ -183,9 +343,9 @@ pub struct CertificateRules {
     pub expiry_warning_days: i64,
     pub max_validity_days: i64,
     /// Internal CAs from the policy: with any, chains must verify up to one.
-    pub trusted: Vec<TrustAnchor>,
+    pub trusted: TrustStore,
     /// Public roots (system store): used only to decide whether a chain is complete.
-    pub system: Vec<TrustAnchor>,
+    pub system: TrustStore,
 }
 
 impl Default for CertificateRules {
@@ -193,8 +353,8 @@ impl Default for CertificateRules {
         Self {
             expiry_warning_days: 30,
             max_validity_days: 398,
-            trusted: Vec::new(),
-            system: Vec::new(),
+            trusted: TrustStore::default(),
+            system: TrustStore::default(),
         }
     }
 }
@@ -254,7 +414,7 @@ impl Policy {
     pub fn service(&self, facts: &SessionFacts<'_>) -> Option<&Service> {
         self.services
             .iter()
-            .find(|service| service.selector.matches(facts))
+            .find(|service| service.selector.matches_session(facts))
     }
 
     /// The zone name of an address, if it is in a named zone.
@@ -272,7 +432,8 @@ impl Policy {
             "/etc/pki/tls/certs/ca-bundle.crt",
         ] {
             if let Ok(bytes) = std::fs::read(path) {
-                self.certificates.system = file::anchors_from_pem(&bytes).unwrap_or_default();
+                self.certificates.system =
+                    TrustStore::new(file::anchors_from_pem(&bytes).unwrap_or_default());
                 break;
             }
         }
@@ -280,7 +441,7 @@ impl Policy {
     }
 }
 
-/// Policy counters.
+/// Policy counters (the output stage's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
     pub sessions_evaluated: u64,
@@ -289,7 +450,9 @@ pub struct Counters {
     pub services_evicted: u64,
 }
 
-/// Applies the rules and exceptions in packet order; owns the service history.
+/// The output stage's judgement, in packet order: the rules that need earlier
+/// sessions, drift, then exceptions over every finding of the session. Owns
+/// the service history and the drift memory.
 pub struct Evaluator {
     history: history::History,
     drift: drift::Drift,
@@ -316,25 +479,33 @@ impl Evaluator {
         counters
     }
 
-    /// Findings for one session, exceptions applied. Call in packet order.
-    pub fn evaluate(&mut self, mut facts: SessionFacts<'_>, policy: &Policy) -> Vec<Finding> {
-        facts.previous = self.history.get(facts.server);
-        let mut findings = Vec::new();
-        for rule in rules::RULES {
-            (rule.check)(
-                &facts,
-                policy,
-                &mut rules::Findings::new(rule, &mut findings),
-            );
+    /// Adds the cross-session findings of one session to those its worker
+    /// found, applies exceptions, and puts them in [`rules::RULES`] order.
+    /// Call in packet order.
+    pub fn evaluate(
+        &mut self,
+        session: &Observation,
+        policy: &Policy,
+        findings: &mut Vec<Finding>,
+    ) {
+        if let Some(previous) = self.history.get(session.server) {
+            for rule in rules::RULES {
+                if let rules::Check::History(check) = rule.check {
+                    check(
+                        session,
+                        &previous,
+                        &mut rules::Findings::new(rule, findings),
+                    );
+                }
+            }
         }
-        rules::derive(&facts, policy, &mut findings);
-        self.drift.check(&facts, policy, &mut findings);
-        exception::apply(&facts, policy, &mut findings);
-        self.history.observe(&facts);
+        self.drift.check(session, policy, findings);
+        exception::apply(session, policy, findings);
+        rules::sort(findings);
+        self.history.observe(session);
         self.counters.sessions_evaluated += 1;
         self.counters.findings += findings.len() as u64;
         self.counters.findings_excepted +=
             findings.iter().filter(|f| f.exception.is_some()).count() as u64;
-        findings
     }
 }

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::Rule;
-use crate::policy::{sni_matches, SessionFacts, Severity, TrustAnchor};
+use super::{Check, Rule};
+use crate::policy::{sni_matches, SessionFacts, Severity, TrustStore};
 use crate::tls::{Chain, ChainEntry};
 use crate::x509::{self, CertificateSummary, PublicKeyAlgorithm, SignatureCheck, SignatureHash};
 
@@ -87,7 +87,7 @@ pub const CERT_EXPIRED: Rule = Rule {
     id: "cert_expired",
     severity: Severity::High,
     summary: "A certificate in the chain was past its notAfter at the time of the handshake.",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let now = facts.time.as_secs();
         for (role, i, cert) in certificates(facts) {
             if cert.not_after.0 < now {
@@ -98,14 +98,14 @@ pub const CERT_EXPIRED: Rule = Rule {
                 );
             }
         }
-    },
+    }),
 };
 
 pub const CERT_NOT_YET_VALID: Rule = Rule {
     id: "cert_not_yet_valid",
     severity: Severity::High,
     summary: "A certificate in the chain was before its notBefore at the time of the handshake.",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let now = facts.time.as_secs();
         for (role, i, cert) in certificates(facts) {
             if cert.not_before.0 > now {
@@ -119,14 +119,14 @@ pub const CERT_NOT_YET_VALID: Rule = Rule {
                 );
             }
         }
-    },
+    }),
 };
 
 pub const CERT_EXPIRING_SOON: Rule = Rule {
     id: "cert_expiring_soon",
     severity: Severity::Medium,
     summary: "A certificate in the chain expires within the warning window (default 30 days) of the handshake.",
-    check: |facts, policy, out| {
+    check: Check::Session(|facts, policy, out| {
         let now = facts.time.as_secs();
         let window = policy.certificates.expiry_warning_days * DAY;
         for (role, i, cert) in certificates(facts) {
@@ -138,14 +138,14 @@ pub const CERT_EXPIRING_SOON: Rule = Rule {
                 );
             }
         }
-    },
+    }),
 };
 
 pub const CERT_SELF_SIGNED: Rule = Rule {
     id: "cert_self_signed",
     severity: Severity::Medium,
     summary: "The leaf certificate is self-signed (it vouches for itself).",
-    check: |facts, _, out| {
+    check: Check::Chain(|facts, _, out| {
         for (role, chain) in chains(facts) {
             if let Some(leaf) = chain.leaf() {
                 if leaf.self_signed {
@@ -156,14 +156,14 @@ pub const CERT_SELF_SIGNED: Rule = Rule {
                 }
             }
         }
-    },
+    }),
 };
 
 pub const CERT_NAME_MISMATCH: Rule = Rule {
     id: "cert_name_mismatch",
     severity: Severity::High,
     summary: "The SNI is not covered by the server leaf's DNS SANs (or CN when there are none), RFC 6125 wildcard rules.",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let (Some(sni), Some(leaf)) = (facts.sni(), facts.tls.and_then(|t| t.server_chain.leaf())) else {
             return;
         };
@@ -176,14 +176,14 @@ pub const CERT_NAME_MISMATCH: Rule = Rule {
                 ),
             );
         }
-    },
+    }),
 };
 
 pub const CERT_WEAK_KEY: Rule = Rule {
     id: "cert_weak_key",
     severity: Severity::High,
     summary: "RSA key under 2048 bits, EC key under 256 bits, or a DSA key.",
-    check: |facts, _, out| {
+    check: Check::Chain(|facts, _, out| {
         for (role, i, cert) in certificates(facts) {
             let size = cert.public_key_size.unwrap_or(0);
             let weak = match cert.public_key_algorithm {
@@ -206,14 +206,14 @@ pub const CERT_WEAK_KEY: Rule = Rule {
                 );
             }
         }
-    },
+    }),
 };
 
 pub const CERT_WEAK_SIGNATURE: Rule = Rule {
     id: "cert_weak_signature",
     severity: Severity::High,
     summary: "A certificate (other than a self-signed root) is signed with MD5 or SHA-1.",
-    check: |facts, _, out| {
+    check: Check::Chain(|facts, _, out| {
         for (role, i, cert) in certificates(facts) {
             // A root's self-signature is never checked by a client.
             if cert.self_signed && i > 0 {
@@ -236,14 +236,14 @@ pub const CERT_WEAK_SIGNATURE: Rule = Rule {
                 );
             }
         }
-    },
+    }),
 };
 
 pub const CERT_LONG_VALIDITY: Rule = Rule {
     id: "cert_long_validity",
     severity: Severity::Low,
     summary: "A leaf certificate valid for longer than the maximum (default 398 days).",
-    check: |facts, policy, out| {
+    check: Check::Chain(|facts, policy, out| {
         for (role, chain) in chains(facts) {
             if let Some(leaf) = chain.leaf() {
                 let days = (leaf.not_after.0 - leaf.not_before.0) / DAY;
@@ -255,14 +255,14 @@ pub const CERT_LONG_VALIDITY: Rule = Rule {
                 }
             }
         }
-    },
+    }),
 };
 
 pub const CERT_EKU_MISMATCH: Rule = Rule {
     id: "cert_eku_mismatch",
     severity: Severity::Medium,
     summary: "A leaf whose extended key usage lacks serverAuth (server) or clientAuth (client), when EKU is present.",
-    check: |facts, _, out| {
+    check: Check::Chain(|facts, _, out| {
         for (role, chain) in chains(facts) {
             let Some(leaf) = chain.leaf() else { continue };
             if leaf.extended_key_usage.is_empty() {
@@ -280,20 +280,32 @@ pub const CERT_EKU_MISMATCH: Rule = Rule {
                 );
             }
         }
-    },
+    }),
 };
 
-fn issued_by_anchor(last: &CertificateSummary, anchors: &[TrustAnchor]) -> bool {
+fn issued_by_anchor(last: &CertificateSummary, anchors: &TrustStore) -> bool {
+    anchors.has_subject(&last.issuer.rfc4514)
+}
+
+/// The chain's last certificate is a trusted anchor, or verifies under one
+/// (only anchors named as its issuer are tried).
+fn anchored(last: &ChainEntry, anchors: &TrustStore) -> bool {
+    let Ok(summary) = last.summary.as_ref() else {
+        return anchors.iter().any(|anchor| anchor.der[..] == last.der[..]);
+    };
     anchors
-        .iter()
-        .any(|anchor| anchor.subject == last.issuer.rfc4514)
+        .with_subject(&summary.subject.rfc4514)
+        .any(|anchor| anchor.der[..] == last.der[..])
+        || anchors
+            .with_subject(&summary.issuer.rfc4514)
+            .any(|anchor| verifies(last, &anchor.der))
 }
 
 pub const CHAIN_INCOMPLETE: Rule = Rule {
     id: "chain_incomplete",
     severity: Severity::Medium,
     summary: "Issuer/subject links in the chain are broken, or the last certificate is neither self-signed nor issued by a trusted CA.",
-    check: |facts, policy, out| {
+    check: Check::Chain(|facts, policy, out| {
         for (role, chain) in chains(facts) {
             let certificates: Vec<&CertificateSummary> = chain.certificates.iter().filter_map(|e| e.summary.as_ref().ok()).collect();
             for (i, pair) in certificates.windows(2).enumerate() {
@@ -317,7 +329,7 @@ pub const CHAIN_INCOMPLETE: Rule = Rule {
                 json!({"chain": role.as_str(), "last_subject": last.subject.rfc4514, "missing_issuer": last.issuer.rfc4514, "length": certificates.len()}),
             );
         }
-    },
+    }),
 };
 
 fn verifies(child: &ChainEntry, issuer_der: &[u8]) -> bool {
@@ -331,7 +343,7 @@ pub const CERT_UNTRUSTED_ISSUER: Rule = Rule {
     id: "cert_untrusted_issuer",
     severity: Severity::High,
     summary: "With a policy trust bundle: the chain does not verify (signatures checked) up to one of the configured internal CAs.",
-    check: |facts, policy, out| {
+    check: Check::Chain(|facts, policy, out| {
         let anchors = &policy.certificates.trusted;
         if anchors.is_empty() {
             return;
@@ -346,11 +358,8 @@ pub const CERT_UNTRUSTED_ISSUER: Rule = Rule {
                     break;
                 }
             }
-            if failure.is_none() {
-                let anchored = anchors.iter().any(|anchor| anchor.der == last.der || verifies(last, &anchor.der));
-                if !anchored {
-                    failure = Some("the chain does not end at, or under, a trusted CA".to_string());
-                }
+            if failure.is_none() && !anchored(last, anchors) {
+                failure = Some("the chain does not end at, or under, a trusted CA".to_string());
             }
             if let Some(reason) = failure {
                 let issuer = last.summary.as_ref().map(|s| s.issuer.rfc4514.clone()).unwrap_or_default();
@@ -360,5 +369,5 @@ pub const CERT_UNTRUSTED_ISSUER: Rule = Rule {
                 );
             }
         }
-    },
+    }),
 };

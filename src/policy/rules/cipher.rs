@@ -5,7 +5,7 @@ use tls_parser::{
     TlsCipherAu, TlsCipherEnc, TlsCipherEncMode, TlsCipherKx, TlsCipherMac, TlsCipherSuite,
 };
 
-use super::Rule;
+use super::{Check, Rule};
 use crate::policy::{SessionFacts, Severity};
 
 fn suite(facts: &SessionFacts<'_>) -> Option<&'static TlsCipherSuite> {
@@ -43,7 +43,7 @@ pub const WEAK_CIPHER: Rule = Rule {
     id: "weak_cipher",
     severity: Severity::High,
     summary: "Negotiated suite is NULL, EXPORT, anonymous, RC4, RC2, DES/3DES or uses an MD5 MAC.",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let Some(suite) = suite(facts) else { return };
         if let Some(reason) = weakness(suite) {
             out.add(
@@ -51,14 +51,14 @@ pub const WEAK_CIPHER: Rule = Rule {
                 json!({"cipher": suite.name, "reason": reason}),
             );
         }
-    },
+    }),
 };
 
 pub const NO_FORWARD_SECRECY: Rule = Rule {
     id: "no_forward_secrecy",
     severity: Severity::Medium,
     summary: "Static RSA, DH or ECDH key exchange: recorded traffic can be decrypted later with the server key.",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let Some(suite) = suite(facts) else { return };
         let static_kx = matches!(suite.kx, TlsCipherKx::Rsa | TlsCipherKx::Dh | TlsCipherKx::Ecdh);
         if static_kx && !matches!(suite.enc, TlsCipherEnc::Null) && !suite.name.starts_with("TLS_AES") && !suite.name.starts_with("TLS_CHACHA") {
@@ -67,7 +67,7 @@ pub const NO_FORWARD_SECRECY: Rule = Rule {
                 json!({"cipher": suite.name, "key_exchange": format!("{:?}", suite.kx)}),
             );
         }
-    },
+    }),
 };
 
 pub const CBC_CIPHER: Rule = Rule {
@@ -75,7 +75,7 @@ pub const CBC_CIPHER: Rule = Rule {
     severity: Severity::Low,
     summary:
         "A CBC-mode suite (MAC-then-encrypt, padding-oracle history) where an AEAD suite would do.",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let Some(suite) = suite(facts) else { return };
         if matches!(suite.enc_mode, TlsCipherEncMode::Cbc) {
             out.add(
@@ -83,5 +83,5 @@ pub const CBC_CIPHER: Rule = Rule {
                 json!({"cipher": suite.name}),
             );
         }
-    },
+    }),
 };

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::Rule;
+use super::{Check, Rule};
 use crate::policy::{Policy, SessionFacts, Severity};
 use crate::tls::{names, ProtocolVersion};
 
@@ -10,7 +10,7 @@ pub const TLS_ALERT: Rule = Rule {
     id: "tls_alert",
     severity: Severity::Medium,
     summary: "A fatal plaintext alert; unknown_ca, bad_certificate, certificate_expired and the like mean a peer refused a certificate.",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let Some(tls) = facts.tls else { return };
         for alert in tls.alerts.iter().filter(|a| a.is_fatal()) {
             let code = alert.description.unwrap_or(0);
@@ -32,14 +32,14 @@ pub const TLS_ALERT: Rule = Rule {
                 json!({"description": description, "code": code, "sent_by": sender, "certificate_validation": validation}),
             );
         }
-    },
+    }),
 };
 
 fn required_by<'p>(facts: &SessionFacts<'_>, policy: &'p Policy) -> Option<&'p str> {
     policy
         .mtls
         .iter()
-        .find(|service| service.selector.matches(facts))
+        .find(|service| service.selector.matches_session(facts))
         .map(|service| service.name.as_str())
 }
 
@@ -47,7 +47,7 @@ pub const MTLS_MISSING: Rule = Rule {
     id: "mtls_missing",
     severity: Severity::High,
     summary: "The policy requires client certificates for this service and a TLS ≤ 1.2 handshake shows none.",
-    check: |facts, policy, out| {
+    check: Check::Session(|facts, policy, out| {
         let Some(tls) = facts.tls else { return };
         let Some(service) = required_by(facts, policy) else { return };
         let Some(version) = facts.version() else { return };
@@ -57,14 +57,14 @@ pub const MTLS_MISSING: Rule = Rule {
                 json!({"service": service, "certificate_requested": tls.certificate_requested}),
             );
         }
-    },
+    }),
 };
 
 pub const MTLS_NOT_OBSERVABLE: Rule = Rule {
     id: "mtls_not_observable",
     severity: Severity::Info,
     summary: "The policy requires client certificates but TLS 1.3 encrypts them: presence cannot be observed passively.",
-    check: |facts, policy, out| {
+    check: Check::Session(|facts, policy, out| {
         let Some(service) = required_by(facts, policy) else { return };
         if facts.version() == Some(ProtocolVersion::TLS13) {
             out.add(
@@ -72,5 +72,5 @@ pub const MTLS_NOT_OBSERVABLE: Rule = Rule {
                 json!({"service": service}),
             );
         }
-    },
+    }),
 };

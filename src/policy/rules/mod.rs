@@ -1,13 +1,32 @@
 //! The finding rules, one file per family. A new finding is a `Rule` in its
 //! family's file plus one line in [`RULES`]; ids are stable once released.
+//! Every finding id lives here (drift's too), so the modules that raise
+//! findings depend on this one and never the other way round.
 
 mod certificate;
 mod cipher;
+pub mod drift;
 mod handshake;
 mod plaintext;
 mod version;
 
-use super::{Finding, Policy, SessionFacts, Severity};
+use super::history::ServiceMemory;
+use super::{Finding, Observation, Policy, SessionFacts, Severity};
+
+/// What a rule needs to be judged, which decides where it runs.
+#[derive(Clone, Copy)]
+pub enum Check {
+    /// Only this session: run in the worker.
+    Session(fn(&SessionFacts<'_>, &Policy, &mut Findings<'_>)),
+    /// Only the session's certificate chains and the policy, neither the
+    /// time nor the names: judged once per distinct chain (the worker caches it).
+    Chain(fn(&SessionFacts<'_>, &Policy, &mut Findings<'_>)),
+    /// What earlier sessions to the same server showed: run in the output
+    /// stage, in packet order.
+    History(fn(&Observation, &ServiceMemory, &mut Findings<'_>)),
+    /// Raised by other logic (derivation, drift, exceptions), never by a check of its own.
+    Raised,
+}
 
 /// One rule: a stable id, its default severity, what it means, and its check.
 pub struct Rule {
@@ -15,7 +34,7 @@ pub struct Rule {
     pub severity: Severity,
     /// One sentence for README and `--help`-style listings.
     pub summary: &'static str,
-    pub check: fn(&SessionFacts<'_>, &Policy, &mut Findings<'_>),
+    pub check: Check,
 }
 
 /// Collects one rule's findings.
@@ -34,13 +53,8 @@ impl<'a> Findings<'a> {
     }
 
     pub fn add_with(&mut self, severity: Severity, message: String, evidence: serde_json::Value) {
-        self.out.push(Finding {
-            id: self.rule.id,
-            severity,
-            message,
-            evidence,
-            exception: None,
-        });
+        self.out
+            .push(Finding::new(self.rule, severity, message, &evidence));
     }
 }
 
@@ -49,7 +63,7 @@ pub const EXCEPTION_EXPIRED: Rule = Rule {
     id: "exception_expired",
     severity: Severity::Medium,
     summary: "An exception that would cover a finding on this session is past its expiry date.",
-    check: |_, _, _| {},
+    check: Check::Raised,
 };
 
 /// Derived from the certificate findings of the same session (see [`derive`]).
@@ -57,7 +71,7 @@ pub const CLIENT_ACCEPTED_INVALID_CERT: Rule = Rule {
     id: "client_accepted_invalid_cert",
     severity: Severity::High,
     summary: "TLS ≤ 1.2: the server chain had a problem a validating client must reject, and the client finished the handshake and exchanged application data anyway.",
-    check: |_, _, _| {},
+    check: Check::Raised,
 };
 
 /// Server-chain findings a validating client must not accept.
@@ -71,7 +85,7 @@ const REJECTABLE: [&str; 6] = [
 ];
 
 /// Findings that follow from other findings of the same session.
-pub fn derive(facts: &SessionFacts<'_>, policy: &Policy, findings: &mut Vec<Finding>) {
+pub fn derive(facts: &SessionFacts<'_>, _policy: &Policy, findings: &mut Vec<Finding>) {
     let Some(tls) = facts.tls else { return };
     let Some(version) = facts.version() else {
         return;
@@ -83,9 +97,8 @@ pub fn derive(facts: &SessionFacts<'_>, policy: &Policy, findings: &mut Vec<Find
         .iter()
         .filter(|f| REJECTABLE.contains(&f.id))
         .filter(|f| {
-            f.evidence
-                .get("chain")
-                .is_none_or(|chain| chain == "server")
+            f.chain
+                .is_none_or(|chain| chain == super::ChainRole::Server)
         })
         .collect();
     let client_went_on = tls.established
@@ -99,28 +112,24 @@ pub fn derive(facts: &SessionFacts<'_>, policy: &Policy, findings: &mut Vec<Find
         return;
     }
     let ids: Vec<&str> = problems.iter().map(|f| f.id).collect();
-    let ja4 = tls
-        .client_hello
-        .as_ref()
-        .map(|hello| crate::tls::fingerprint::ja4::client(hello, tls.carrier).fingerprint);
-    let finding = Finding {
-        id: CLIENT_ACCEPTED_INVALID_CERT.id,
-        severity: CLIENT_ACCEPTED_INVALID_CERT.severity,
-        message: format!(
-            "client {} completed the handshake and exchanged data despite: {}",
-            facts.client.ip(),
-            ids.join(", ")
-        ),
-        evidence: serde_json::json!({
-            "client": facts.client.ip().to_string(),
-            "client_stack": ja4.as_deref().map(|ja4| policy.stacks.identify(ja4).label()),
-            "client_ja4": ja4,
-            "certificate_problems": ids,
-            "application_records": tls.application_records,
-        }),
-        exception: None,
-    };
-    findings.push(finding);
+    let evidence = serde_json::json!({
+        "client": facts.client.ip().to_string(),
+        "client_stack": facts.client_ja4.and(facts.client_stack),
+        "client_ja4": facts.client_ja4,
+        "certificate_problems": ids,
+        "application_records": tls.application_records,
+    });
+    let message = format!(
+        "client {} completed the handshake and exchanged data despite: {}",
+        facts.client.ip(),
+        ids.join(", ")
+    );
+    findings.push(Finding::new(
+        &CLIENT_ACCEPTED_INVALID_CERT,
+        CLIENT_ACCEPTED_INVALID_CERT.severity,
+        message,
+        &evidence,
+    ));
 }
 
 /// Every rule, in the order findings are listed in a record.
@@ -152,12 +161,25 @@ pub const RULES: &[Rule] = &[
     handshake::MTLS_MISSING,
     handshake::MTLS_NOT_OBSERVABLE,
     CLIENT_ACCEPTED_INVALID_CERT,
-    crate::policy::drift::NEGOTIATION_CHANGED,
-    crate::policy::drift::CERT_ROTATED,
-    crate::policy::drift::CERT_NOT_ROTATED,
-    crate::policy::drift::NEW_CLIENT_STACK,
+    drift::NEGOTIATION_CHANGED,
+    drift::CERT_ROTATED,
+    drift::CERT_NOT_ROTATED,
+    drift::NEW_CLIENT_STACK,
     EXCEPTION_EXPIRED,
 ];
+
+/// Position of a finding id in [`RULES`] (unknown ids last).
+pub fn rank(id: &str) -> usize {
+    RULES
+        .iter()
+        .position(|rule| rule.id == id)
+        .unwrap_or(RULES.len())
+}
+
+/// Puts findings in [`RULES`] order, keeping the order within one rule.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by_key(|finding| rank(finding.id));
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,14 +2,14 @@
 
 use serde_json::json;
 
-use super::Rule;
+use super::{Check, Rule};
 use crate::policy::Severity;
 
 pub const PLAINTEXT_ON_TLS_PORT: Rule = Rule {
     id: "plaintext_on_tls_port",
     severity: Severity::High,
     summary: "A connection to a port the policy lists as TLS whose first bytes are not TLS.",
-    check: |facts, policy, out| {
+    check: Check::Session(|facts, policy, out| {
         let Some(plaintext) = facts.plaintext else {
             return;
         };
@@ -20,32 +20,32 @@ pub const PLAINTEXT_ON_TLS_PORT: Rule = Rule {
                 json!({"protocol": plaintext.protocol.as_str(), "port": port, "first_line": plaintext.first_line}),
             );
         }
-    },
+    }),
 };
 
 pub const PLAINTEXT_FALLBACK: Rule = Rule {
     id: "plaintext_fallback",
     severity: Severity::High,
     summary: "A server ip:port that spoke TLS earlier in the run now carries plaintext.",
-    check: |facts, _, out| {
-        let Some(plaintext) = facts.plaintext else {
+    check: Check::History(|session, previous, out| {
+        let Some(protocol) = session.plaintext else {
             return;
         };
-        let Some(first_tls) = facts.previous.and_then(|p| p.first_tls) else {
+        let Some(first_tls) = previous.first_tls else {
             return;
         };
         out.add(
-            format!("{} spoke TLS earlier in this capture and now carries plaintext {}", facts.server, plaintext.protocol.as_str()),
-            json!({"server": facts.server.to_string(), "tls_first_seen": first_tls.to_rfc3339_micros(), "protocol": plaintext.protocol.as_str()}),
+            format!("{} spoke TLS earlier in this capture and now carries plaintext {}", session.server, protocol.as_str()),
+            json!({"server": session.server.to_string(), "tls_first_seen": first_tls.to_rfc3339_micros(), "protocol": protocol.as_str()}),
         );
-    },
+    }),
 };
 
 pub const STARTTLS_NOT_USED: Rule = Rule {
     id: "starttls_not_used",
     severity: Severity::Medium,
     summary: "An SMTP, IMAP or POP3 session that never upgraded to TLS (noting whether the server offered STARTTLS).",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let Some(plaintext) = facts.plaintext else { return };
         if plaintext.protocol.has_starttls() && !plaintext.starttls_requested {
             let offered = if plaintext.starttls_offered { "although the server offered it" } else { "and the server did not offer it" };
@@ -54,14 +54,14 @@ pub const STARTTLS_NOT_USED: Rule = Rule {
                 json!({"protocol": plaintext.protocol.as_str(), "starttls_offered": plaintext.starttls_offered, "greeting": plaintext.first_line}),
             );
         }
-    },
+    }),
 };
 
 pub const POSTGRES_SSL_REFUSED: Rule = Rule {
     id: "postgres_ssl_refused",
     severity: Severity::High,
     summary: "A PostgreSQL SSLRequest answered 'N': the session continues in plaintext.",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let Some(plaintext) = facts.plaintext else {
             return;
         };
@@ -72,5 +72,5 @@ pub const POSTGRES_SSL_REFUSED: Rule = Rule {
                 json!({"server": facts.server.to_string(), "answer": "N"}),
             );
         }
-    },
+    }),
 };

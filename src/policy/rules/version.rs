@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::Rule;
+use super::{Check, Rule};
 use crate::policy::Severity;
 use crate::tls::{DowngradeSentinel, ProtocolVersion};
 
@@ -22,7 +22,7 @@ pub const TLS_BELOW_BASELINE: Rule = Rule {
     id: "tls_below_baseline",
     severity: Severity::Medium,
     summary: "Negotiated version below the baseline for the session's direction (default TLS 1.3 east-west, TLS 1.2 otherwise).",
-    check: |facts, policy, out| {
+    check: Check::Session(|facts, policy, out| {
         let Some(version) = facts.version() else { return };
         let baseline = policy.baselines.for_direction(facts.direction);
         if version < baseline {
@@ -31,14 +31,14 @@ pub const TLS_BELOW_BASELINE: Rule = Rule {
                 json!({"negotiated": label(version), "baseline": label(baseline), "direction": facts.direction.as_str()}),
             );
         }
-    },
+    }),
 };
 
 pub const OBSOLETE_VERSION: Rule = Rule {
     id: "obsolete_version",
     severity: Severity::High,
     summary: "SSL 2.0/3.0 or TLS 1.0/1.1 negotiated (RFC 8996).",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let Some(version) = facts.version() else {
             return;
         };
@@ -48,14 +48,14 @@ pub const OBSOLETE_VERSION: Rule = Rule {
                 json!({"negotiated": label(version)}),
             );
         }
-    },
+    }),
 };
 
 pub const DOWNGRADE: Rule = Rule {
     id: "downgrade",
     severity: Severity::Medium,
     summary: "The client offered a higher version than was negotiated (the ServerHello's TLS 1.3 downgrade sentinel, when present, is in the evidence).",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let Some(tls) = facts.tls else { return };
         let (Some(version), Some(hello), Some(server)) = (facts.version(), &tls.client_hello, &tls.server_hello) else {
             return;
@@ -73,14 +73,14 @@ pub const DOWNGRADE: Rule = Rule {
                 json!({"client_offered": label(offered), "negotiated": label(version), "sentinel": sentinel}),
             );
         }
-    },
+    }),
 };
 
 pub const FALLBACK_SCSV: Rule = Rule {
     id: "fallback_scsv",
     severity: Severity::Medium,
     summary: "The ClientHello carries TLS_FALLBACK_SCSV: a client retrying with a lower version after a failed attempt (RFC 7507).",
-    check: |facts, _, out| {
+    check: Check::Session(|facts, _, out| {
         let Some(hello) = facts.tls.and_then(|t| t.client_hello.as_ref()) else { return };
         if hello.fallback_scsv {
             out.add(
@@ -88,21 +88,21 @@ pub const FALLBACK_SCSV: Rule = Rule {
                 json!({"client_offered": label(hello.highest_offered())}),
             );
         }
-    },
+    }),
 };
 
 pub const VERSION_REGRESSION: Rule = Rule {
     id: "version_regression",
     severity: Severity::High,
     summary: "A server ip:port that negotiated TLS 1.3 earlier in the run now negotiates a lower version.",
-    check: |facts, _, out| {
-        let (Some(version), Some(previous)) = (facts.version(), facts.previous) else { return };
+    check: Check::History(|session, previous, out| {
+        let Some(version) = session.version() else { return };
         let Some((best, since)) = previous.best_version else { return };
         if best == ProtocolVersion::TLS13 && version < best {
             out.add(
-                format!("{} negotiated {} earlier in this capture and now {}", facts.server, label(best), label(version)),
-                json!({"server": facts.server.to_string(), "previous": label(best), "previous_seen": since.to_rfc3339_micros(), "negotiated": label(version)}),
+                format!("{} negotiated {} earlier in this capture and now {}", session.server, label(best), label(version)),
+                json!({"server": session.server.to_string(), "previous": label(best), "previous_seen": since.to_rfc3339_micros(), "negotiated": label(version)}),
             );
         }
-    },
+    }),
 };

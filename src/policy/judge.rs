@@ -1,0 +1,169 @@
+//! The worker's share of the judgement: every rule that needs only the
+//! session at hand. Rules that read nothing but the certificate chains and the
+//! policy ([`Check::Chain`]: signatures, trust, key and signature strength…)
+//! are judged once per distinct pair of chains and their findings reused; the
+//! rules that depend on packet time or names (expired, expiring, name
+//! mismatch) run for every session, on the cached certificate summaries.
+
+use std::collections::{HashMap, VecDeque};
+
+use sha2::{Digest, Sha256};
+
+use super::rules::{self, Check, Findings, RULES};
+use super::{Finding, Policy, SessionFacts};
+use crate::tls::HandshakeSummary;
+
+/// Bounds of one worker's chain-verdict cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JudgeLimits {
+    pub max_chains: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for JudgeLimits {
+    fn default() -> Self {
+        Self {
+            max_chains: 4096,
+            max_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Per-worker judgement counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JudgeCounters {
+    pub sessions_judged: u64,
+    /// Chain verdicts reused from the cache.
+    pub chain_verdicts_cached: u64,
+    /// Chain verdicts computed (each distinct chain pair once, unless evicted).
+    pub chain_verdicts_computed: u64,
+    pub chain_verdicts_evicted: u64,
+}
+
+impl JudgeCounters {
+    pub fn add(&mut self, other: &Self) {
+        self.sessions_judged += other.sessions_judged;
+        self.chain_verdicts_cached += other.chain_verdicts_cached;
+        self.chain_verdicts_computed += other.chain_verdicts_computed;
+        self.chain_verdicts_evicted += other.chain_verdicts_evicted;
+    }
+}
+
+struct Verdicts {
+    findings: Vec<Finding>,
+    bytes: usize,
+}
+
+/// Judges sessions in a worker; owns the chain-verdict cache.
+pub struct Judge {
+    chains: HashMap<[u8; 32], Verdicts, ahash::RandomState>,
+    order: VecDeque<[u8; 32]>,
+    bytes: usize,
+    limits: JudgeLimits,
+    counters: JudgeCounters,
+}
+
+impl Default for Judge {
+    fn default() -> Self {
+        Self::new(JudgeLimits::default())
+    }
+}
+
+impl Judge {
+    pub fn new(limits: JudgeLimits) -> Self {
+        Self {
+            chains: HashMap::with_hasher(ahash::RandomState::new()),
+            order: VecDeque::new(),
+            bytes: 0,
+            limits,
+            counters: JudgeCounters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> &JudgeCounters {
+        &self.counters
+    }
+
+    /// Bytes held by the cache, for memory accounting.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Every finding this session raises on its own (cross-session rules and
+    /// exceptions are the output stage's).
+    pub fn judge(&mut self, facts: &SessionFacts<'_>, policy: &Policy) -> Vec<Finding> {
+        self.counters.sessions_judged += 1;
+        let mut findings = Vec::new();
+        for rule in RULES {
+            if let Check::Session(check) = rule.check {
+                check(facts, policy, &mut Findings::new(rule, &mut findings));
+            }
+        }
+        if let Some(tls) = facts.tls {
+            if !tls.server_chain.is_empty() || !tls.client_chain.is_empty() {
+                self.chain_verdicts(tls, facts, policy, &mut findings);
+            }
+        }
+        // Derived findings list their causes in rule order.
+        rules::sort(&mut findings);
+        rules::derive(facts, policy, &mut findings);
+        findings
+    }
+
+    fn chain_verdicts(
+        &mut self,
+        tls: &HandshakeSummary,
+        facts: &SessionFacts<'_>,
+        policy: &Policy,
+        out: &mut Vec<Finding>,
+    ) {
+        let key = chain_key(tls);
+        if let Some(verdicts) = self.chains.get(&key) {
+            self.counters.chain_verdicts_cached += 1;
+            out.extend(verdicts.findings.iter().cloned());
+            return;
+        }
+        self.counters.chain_verdicts_computed += 1;
+        let mut findings = Vec::new();
+        for rule in RULES {
+            if let Check::Chain(check) = rule.check {
+                check(facts, policy, &mut Findings::new(rule, &mut findings));
+            }
+        }
+        out.extend(findings.iter().cloned());
+        let bytes = 96
+            + findings
+                .iter()
+                .map(|f| 96 + f.message.capacity() + f.evidence.get().len())
+                .sum::<usize>();
+        if self.limits.max_chains == 0 || bytes > self.limits.max_bytes {
+            return;
+        }
+        while self.chains.len() >= self.limits.max_chains
+            || self.bytes + bytes > self.limits.max_bytes
+        {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(old) = self.chains.remove(&oldest) {
+                self.bytes -= old.bytes;
+                self.counters.chain_verdicts_evicted += 1;
+            }
+        }
+        self.bytes += bytes;
+        self.order.push_back(key);
+        self.chains.insert(key, Verdicts { findings, bytes });
+    }
+}
+
+/// Identifies the pair of chains by the certificates' SHA-256 in order.
+fn chain_key(tls: &HandshakeSummary) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    for (tag, chain) in [(b'S', &tls.server_chain), (b'C', &tls.client_chain)] {
+        digest.update([tag]);
+        for certificate in &chain.certificates {
+            digest.update(certificate.sha256);
+        }
+    }
+    digest.finalize().into()
+}
