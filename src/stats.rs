@@ -164,6 +164,18 @@ pub struct StatsFields<'a> {
     pub findings_excepted: u64,
     pub services_forgotten: u64,
     pub sink_queue_depth: u64,
+    /// Each distinct certificate is parsed once per worker: hits are
+    /// certificates served from that cache, misses were parsed.
+    pub certificate_cache_hits: u64,
+    pub certificate_cache_misses: u64,
+    pub certificate_cache_evicted: u64,
+    /// Chain verdicts (trust, key and signature strength) reused per distinct
+    /// chain, and computed.
+    pub chain_verdicts_cached: u64,
+    pub chain_verdicts_computed: u64,
+    /// Certificates rendered into records from the cache, and rendered anew.
+    pub certificate_renders_cached: u64,
+    pub certificate_renders: u64,
     pub handshake_rtt_us: Percentiles,
     pub packet_processing_ns: Percentiles,
 }
@@ -230,6 +242,13 @@ impl Snapshot {
                     findings_excepted: self.policy.findings_excepted,
                     services_forgotten: self.policy.services_evicted,
                     sink_queue_depth: self.sink.queue_depth,
+                    certificate_cache_hits: self.flow.certificate_cache.hits,
+                    certificate_cache_misses: self.flow.certificate_cache.misses,
+                    certificate_cache_evicted: self.flow.certificate_cache.evicted,
+                    chain_verdicts_cached: self.prepare.judge.chain_verdicts_cached,
+                    chain_verdicts_computed: self.prepare.judge.chain_verdicts_computed,
+                    certificate_renders_cached: self.prepare.rendered_certificates.hits,
+                    certificate_renders: self.prepare.rendered_certificates.misses,
                     handshake_rtt_us: Percentiles::of(&self.handshake_rtt_us),
                     packet_processing_ns: Percentiles::of(&self.processing_ns),
                 },

@@ -129,7 +129,8 @@ pub struct Tls<'a> {
 pub struct TlsClient<'a> {
     pub ja3: Option<&'a str>,
     pub server_name: Option<&'a str>,
-    pub supported_ciphers: CipherNames<'a>,
+    /// Pre-rendered [`CipherNames`]; None when empty.
+    pub supported_ciphers: Option<&'a RawValue>,
     pub certificate: Option<&'a Leaf>,
 }
 
@@ -142,8 +143,8 @@ impl Serialize for TlsClient<'_> {
         if let Some(name) = self.server_name {
             map.serialize_entry("server_name", name)?;
         }
-        if !self.supported_ciphers.is_empty() {
-            map.serialize_entry("supported_ciphers", &self.supported_ciphers)?;
+        if let Some(ciphers) = self.supported_ciphers {
+            map.serialize_entry("supported_ciphers", ciphers)?;
         }
         if let Some(leaf) = self.certificate {
             leaf.serialize_entries(&mut map)?;
@@ -269,18 +270,20 @@ pub struct TlstapClient<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack_basis: Option<&'static str>,
     pub legacy_version: VersionLabel,
-    #[serde(skip_serializing_if = "VersionLabels::is_empty")]
-    pub offered_versions: VersionLabels<'a>,
+    /// The lists below are rendered once per ClientHello shape ([`VersionLabels`],
+    /// [`HexList`], [`GroupNames`]); None when empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_versions: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub alpn: &'a [String],
-    #[serde(skip_serializing_if = "HexList::is_empty")]
-    pub cipher_ids: HexList<'a>,
-    #[serde(skip_serializing_if = "GroupNames::is_empty")]
-    pub supported_groups: GroupNames<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher_ids: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supported_groups: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "GroupNames::is_empty")]
     pub key_share_groups: GroupNames<'a>,
-    #[serde(skip_serializing_if = "HexList::is_empty")]
-    pub signature_algorithms: HexList<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_algorithms: Option<&'a RawValue>,
     pub extensions: &'a [u16],
     pub session_ticket: bool,
     pub psk: bool,
@@ -447,12 +450,6 @@ impl Serialize for VersionLabel {
 #[derive(Clone, Copy)]
 pub struct VersionLabels<'a>(pub &'a [u16]);
 
-impl VersionLabels<'_> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 impl Serialize for VersionLabels<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.0.iter().map(|&v| VersionLabel(v)))
@@ -462,12 +459,6 @@ impl Serialize for VersionLabels<'_> {
 /// Codes as `0x%04x` strings.
 #[derive(Clone, Copy)]
 pub struct HexList<'a>(pub &'a [u16]);
-
-impl HexList<'_> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
 
 impl Serialize for HexList<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -496,7 +487,7 @@ impl Serialize for GroupNames<'_> {
 pub struct CipherNames<'a>(pub &'a [u16]);
 
 impl CipherNames<'_> {
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.0.iter().all(|&c| is_grease(c))
     }
 }

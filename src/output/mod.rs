@@ -79,6 +79,9 @@ pub struct RecordWriter {
     /// filters drop (the inventory).
     archive: Option<Box<dyn Sink>>,
     line: Vec<u8>,
+    /// A record's findings and closing braces; `line` joins head and tail
+    /// for sinks that need the whole line at once.
+    tail: Vec<u8>,
     counters: Counters,
 }
 
@@ -88,6 +91,7 @@ impl RecordWriter {
             sink,
             archive: None,
             line: Vec::with_capacity(4096),
+            tail: Vec::with_capacity(1024),
             counters: Counters::default(),
         }
     }
@@ -125,11 +129,18 @@ impl RecordWriter {
         let archived = self.archive.is_some() && !(findings.is_empty() && plaintext);
         let same = wanted == findings.len();
         // Otherwise the archive gets the output line itself, below.
+        let head = match record.head() {
+            Ok(head) => head,
+            Err(error) => {
+                self.counters.records_failed += 1;
+                return Err(error);
+            }
+        };
         if archived && (filtered || !same) {
-            let result = record.write_line(findings.iter(), &mut self.line);
+            let result = PreparedRecord::write_tail(findings.iter(), &mut self.tail);
             self.note_built(result)?;
             if let Some(archive) = self.archive.as_mut() {
-                archive.write_line(&self.line)?;
+                archive.write_parts(&[head, &self.tail], &mut self.line)?;
             }
         }
         if filtered {
@@ -139,14 +150,14 @@ impl RecordWriter {
         for finding in findings.iter().filter(kept) {
             *self.counters.findings_by_id.entry(finding.id).or_insert(0) += 1;
         }
-        let result = record.write_line(findings.iter().filter(kept), &mut self.line);
+        let result = PreparedRecord::write_tail(findings.iter().filter(kept), &mut self.tail);
         self.note_built(result)?;
-        self.sink.write_line(&self.line)?;
+        self.sink.write_parts(&[head, &self.tail], &mut self.line)?;
         self.counters.records_written += 1;
         if archived && same {
             // The output record is the archive's: built once.
             if let Some(archive) = self.archive.as_mut() {
-                archive.write_line(&self.line)?;
+                archive.write_parts(&[head, &self.tail], &mut self.line)?;
             }
         }
         Ok(())

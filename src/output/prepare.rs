@@ -46,22 +46,25 @@ pub enum RecordKind {
 }
 
 impl PreparedRecord {
-    /// The record with `findings`, newline-terminated, into `line`.
-    pub(super) fn write_line<'a>(
-        &self,
+    /// The record's head (everything before its findings).
+    pub(super) fn head(&self) -> Result<&[u8], OutputError> {
+        match &self.head {
+            Ok(head) => Ok(head),
+            Err(error) => Err(OutputError::Record(error.to_string())),
+        }
+    }
+
+    /// The rest of the record after its head: `findings` and the closing
+    /// braces, newline-terminated, into `tail`.
+    pub(super) fn write_tail<'a>(
         findings: impl Iterator<Item = &'a Finding>,
-        line: &mut Vec<u8>,
+        tail: &mut Vec<u8>,
     ) -> Result<(), OutputError> {
-        let head = match &self.head {
-            Ok(head) => head,
-            Err(error) => return Err(OutputError::Record(error.to_string())),
-        };
-        line.clear();
-        line.extend_from_slice(head);
-        line.extend_from_slice(b",\"findings\":");
-        let mut serializer = serde_json::Serializer::new(&mut *line);
+        tail.clear();
+        tail.extend_from_slice(b",\"findings\":");
+        let mut serializer = serde_json::Serializer::new(&mut *tail);
         serde::Serializer::collect_seq(&mut serializer, findings)?;
-        line.extend_from_slice(b"}}\n");
+        tail.extend_from_slice(b"}}\n");
         Ok(())
     }
 }
@@ -81,10 +84,22 @@ impl PrepareCounters {
 }
 
 /// Bounds of the preparer's caches.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrepareLimits {
     pub judge: JudgeLimits,
     pub rendered_certificates: RenderLimits,
+    /// Distinct ClientHello shapes whose fingerprints are kept.
+    pub client_hellos: usize,
+}
+
+impl Default for PrepareLimits {
+    fn default() -> Self {
+        Self {
+            judge: JudgeLimits::default(),
+            rendered_certificates: RenderLimits::default(),
+            client_hellos: 4096,
+        }
+    }
 }
 
 /// One worker's preparer: owns the judge and the rendered-certificate cache.
@@ -93,20 +108,36 @@ pub struct Preparer<'p> {
     options: OutputOptions,
     judge: Judge,
     rendered: RenderCache,
+    prints: PrintCache,
 }
 
-/// The client's fingerprints, computed once per session.
+/// The client's fingerprints and its offer lists as records write them,
+/// computed once per distinct ClientHello shape.
 struct ClientPrints {
     ja3: ja3::Ja3,
     ja4: ja4::Ja4,
     stack: String,
     stack_basis: Option<&'static str>,
+    supported_ciphers: Option<Box<RawValue>>,
+    offered_versions: Option<Box<RawValue>>,
+    cipher_ids: Option<Box<RawValue>>,
+    supported_groups: Option<Box<RawValue>>,
+    signature_algorithms: Option<Box<RawValue>>,
+}
+
+/// A list rendered once; None when it has no element.
+fn rendered<T: serde::Serialize>(empty: bool, list: T) -> Option<Box<RawValue>> {
+    if empty {
+        return None;
+    }
+    serde_json::value::to_raw_value(&list).ok()
 }
 
 impl ClientPrints {
     fn new(hello: &ClientHelloSummary, summary: &HandshakeSummary, policy: &Policy) -> Self {
         let ja4 = ja4::client(hello, summary.carrier);
         let found = policy.stacks.identify(&ja4.fingerprint);
+        let ciphers = CipherNames(&hello.cipher_suites);
         Self {
             ja3: ja3::client(hello),
             stack: found.label(),
@@ -115,7 +146,132 @@ impl ClientPrints {
                 StackMatch::Unknown => None,
             },
             ja4,
+            supported_ciphers: rendered(ciphers.is_empty(), ciphers),
+            offered_versions: rendered(
+                hello.supported_versions.is_empty(),
+                VersionLabels(&hello.supported_versions),
+            ),
+            cipher_ids: rendered(
+                hello.cipher_suites.is_empty(),
+                HexList(&hello.cipher_suites),
+            ),
+            supported_groups: rendered(
+                hello.supported_groups.is_empty(),
+                GroupNames(&hello.supported_groups),
+            ),
+            signature_algorithms: rendered(
+                hello.signature_algorithms.is_empty(),
+                HexList(&hello.signature_algorithms),
+            ),
         }
+    }
+}
+
+/// Clients of one stack send the same ClientHello shape again and again:
+/// the fingerprints of a shape are computed once. Keyed by a hash of every
+/// field JA3, JA4 and the stack match read, and checked field by field on a
+/// hit, so a collision costs a recomputation, never a wrong fingerprint.
+struct PrintCache {
+    entries: std::collections::HashMap<u64, (Shape, Arc<ClientPrints>), ahash::RandomState>,
+    order: std::collections::VecDeque<u64>,
+    hasher: ahash::RandomState,
+    max_entries: usize,
+}
+
+/// The fingerprinted fields of a ClientHello (not SNI, random or session id;
+/// only whether SNI was sent, through the extension list).
+struct Shape {
+    carrier: crate::tls::fingerprint::Carrier,
+    legacy_version: u16,
+    cipher_suites: Vec<u16>,
+    extensions: Vec<u16>,
+    supported_groups: Vec<u16>,
+    ec_point_formats: Vec<u8>,
+    signature_algorithms: Vec<u16>,
+    supported_versions: Vec<u16>,
+    alpn: Vec<String>,
+}
+
+impl Shape {
+    fn matches(
+        &self,
+        hello: &ClientHelloSummary,
+        carrier: crate::tls::fingerprint::Carrier,
+    ) -> bool {
+        self.carrier == carrier
+            && self.legacy_version == hello.legacy_version
+            && self.cipher_suites == hello.cipher_suites
+            && self.extensions == hello.extensions
+            && self.supported_groups == hello.supported_groups
+            && self.ec_point_formats == hello.ec_point_formats
+            && self.signature_algorithms == hello.signature_algorithms
+            && self.supported_versions == hello.supported_versions
+            && self.alpn == hello.alpn
+    }
+
+    fn of(hello: &ClientHelloSummary, carrier: crate::tls::fingerprint::Carrier) -> Self {
+        Self {
+            carrier,
+            legacy_version: hello.legacy_version,
+            cipher_suites: hello.cipher_suites.clone(),
+            extensions: hello.extensions.clone(),
+            supported_groups: hello.supported_groups.clone(),
+            ec_point_formats: hello.ec_point_formats.clone(),
+            signature_algorithms: hello.signature_algorithms.clone(),
+            supported_versions: hello.supported_versions.clone(),
+            alpn: hello.alpn.clone(),
+        }
+    }
+}
+
+impl PrintCache {
+    fn new(max_entries: usize) -> Self {
+        Self {
+            entries: Default::default(),
+            order: Default::default(),
+            hasher: ahash::RandomState::new(),
+            max_entries,
+        }
+    }
+
+    fn get(
+        &mut self,
+        hello: &ClientHelloSummary,
+        summary: &HandshakeSummary,
+        policy: &Policy,
+    ) -> Arc<ClientPrints> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let carrier = summary.carrier;
+        let mut state = self.hasher.build_hasher();
+        carrier.hash(&mut state);
+        hello.legacy_version.hash(&mut state);
+        hello.cipher_suites.hash(&mut state);
+        hello.extensions.hash(&mut state);
+        hello.supported_groups.hash(&mut state);
+        hello.ec_point_formats.hash(&mut state);
+        hello.signature_algorithms.hash(&mut state);
+        hello.supported_versions.hash(&mut state);
+        hello.alpn.hash(&mut state);
+        let key = state.finish();
+        match self.entries.get(&key) {
+            Some((shape, prints)) if shape.matches(hello, carrier) => return Arc::clone(prints),
+            Some(_) => return Arc::new(ClientPrints::new(hello, summary, policy)),
+            None => {}
+        }
+        let prints = Arc::new(ClientPrints::new(hello, summary, policy));
+        if self.max_entries == 0 {
+            return prints;
+        }
+        while self.entries.len() >= self.max_entries {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+        self.order.push_back(key);
+        self.entries
+            .insert(key, (Shape::of(hello, carrier), Arc::clone(&prints)));
+        prints
     }
 }
 
@@ -126,6 +282,7 @@ impl<'p> Preparer<'p> {
             options,
             judge: Judge::new(limits.judge),
             rendered: RenderCache::new(limits.rendered_certificates),
+            prints: PrintCache::new(limits.client_hellos),
         }
     }
 
@@ -151,7 +308,7 @@ impl<'p> Preparer<'p> {
             } => (None, Some(plaintext::classify(client_head, server_head))),
         };
         let hello = tls.and_then(|t| t.client_hello.as_ref());
-        let prints = tls.zip(hello).map(|(t, h)| ClientPrints::new(h, t, policy));
+        let prints = tls.zip(hello).map(|(t, h)| self.prints.get(h, t, policy));
         let time = hello.map_or(event.first_seen, |hello| hello.time);
         let facts = SessionFacts {
             time,
@@ -179,7 +336,7 @@ impl<'p> Preparer<'p> {
             },
             None => RecordKind::Plaintext,
         };
-        let head = self.head(&event, &facts, plaintext.as_ref(), prints.as_ref());
+        let head = self.head(&event, &facts, plaintext.as_ref(), prints.as_deref());
         PreparedRecord {
             order: event.order,
             head,
@@ -244,7 +401,7 @@ impl<'p> Preparer<'p> {
                     client: TlsClient {
                         ja3: prints.map(|p| p.ja3.hash.as_str()),
                         server_name: hello.and_then(|h| h.server_name.as_deref()),
-                        supported_ciphers: CipherNames(hello.map_or(&[][..], |h| &h.cipher_suites)),
+                        supported_ciphers: prints.and_then(|p| p.supported_ciphers.as_deref()),
                         certificate: leaf(&client_chain),
                     },
                     server: server_hello.map(|_| TlsServer {
@@ -266,12 +423,12 @@ impl<'p> Preparer<'p> {
                         stack: &p.stack,
                         stack_basis: p.stack_basis,
                         legacy_version: VersionLabel(h.legacy_version),
-                        offered_versions: VersionLabels(&h.supported_versions),
+                        offered_versions: p.offered_versions.as_deref(),
                         alpn: &h.alpn,
-                        cipher_ids: HexList(&h.cipher_suites),
-                        supported_groups: GroupNames(&h.supported_groups),
+                        cipher_ids: p.cipher_ids.as_deref(),
+                        supported_groups: p.supported_groups.as_deref(),
                         key_share_groups: GroupNames(&h.key_share_groups),
-                        signature_algorithms: HexList(&h.signature_algorithms),
+                        signature_algorithms: p.signature_algorithms.as_deref(),
                         extensions: &h.extensions,
                         session_ticket: h.session_ticket,
                         psk: h.psk,

@@ -108,7 +108,7 @@ impl Drift {
             }
             for stack in service.stacks {
                 if !state.stacks.contains(&stack) {
-                    push_capped(&mut state.stacks, stack);
+                    push_capped(&mut state.stacks, stack.to_string());
                 }
             }
             state.not_rotated_day = service.not_rotated_day;
@@ -155,21 +155,25 @@ impl Drift {
             server: session.server,
             sni: sni.map(str::to_ascii_lowercase),
         };
-        let service = sni.map_or_else(
-            || session.server.to_string(),
-            |sni| format!("{} ({sni})", session.server),
-        );
-        let negotiation = KnownNegotiation {
-            version: wire.ecs_version().unwrap_or("unknown").to_string(),
-            protocol: wire.ecs_protocol().unwrap_or("tls").to_string(),
-            cipher: names::cipher_suite_name(cipher_suite)
-                .map_or_else(|| format!("0x{cipher_suite:04x}"), str::to_string),
+        // Built only when a finding needs them: most sessions change nothing.
+        let service = || {
+            sni.map_or_else(
+                || session.server.to_string(),
+                |sni| format!("{} ({sni})", session.server),
+            )
         };
-        let stack = tls.client_stack.clone();
+        let version_text = wire.ecs_version().unwrap_or("unknown");
+        let protocol_text = wire.ecs_protocol().unwrap_or("tls");
+        let mut hex = [0u8; 6];
+        let cipher_text = match names::cipher_suite_name(cipher_suite) {
+            Some(name) => name,
+            None => hex_label(cipher_suite, &mut hex),
+        };
+        let stack = tls.client_stack.as_deref();
         let leaf = tls
             .server_leaf
             .as_ref()
-            .map(|leaf| (leaf.sha256.clone(), leaf.not_after));
+            .map(|leaf| (leaf.sha256.as_str(), leaf.not_after));
         let warning_days = policy.certificates.expiry_warning_days;
         let state = self.entry(id);
         let add = |out: &mut Vec<Finding>,
@@ -180,9 +184,14 @@ impl Drift {
             out.push(Finding::new(rule, severity, message, &evidence));
         };
 
+        let is_this = |known: &KnownNegotiation| {
+            known.version == version_text
+                && known.protocol == protocol_text
+                && known.cipher == cipher_text
+        };
         // negotiation_changed: one (version, cipher) for all of history, now another.
         if let [previous] = state.negotiations.as_slice() {
-            if *previous != negotiation {
+            if !is_this(previous) {
                 let before = super::parse_version(&previous.version);
                 let severity = match before {
                     Some(before) if version < before => Severity::High,
@@ -199,18 +208,24 @@ impl Drift {
                     &NEGOTIATION_CHANGED,
                     severity,
                     format!(
-                        "{service} negotiated {} {} {} for all its history; now {} {} {} ({change})",
-                        previous.protocol, previous.version, previous.cipher,
-                        negotiation.protocol, negotiation.version, negotiation.cipher
+                        "{} negotiated {} {} {} for all its history; now {protocol_text} {version_text} {cipher_text} ({change})",
+                        service(), previous.protocol, previous.version, previous.cipher,
                     ),
                     json!({"server": session.server.to_string(), "sni": sni, "change": change,
                         "previous": {"version": previous.version, "protocol": previous.protocol, "cipher": previous.cipher},
-                        "now": {"version": negotiation.version, "protocol": negotiation.protocol, "cipher": negotiation.cipher}}),
+                        "now": {"version": version_text, "protocol": protocol_text, "cipher": cipher_text}}),
                 );
             }
         }
-        if !state.negotiations.contains(&negotiation) {
-            push_capped(&mut state.negotiations, negotiation);
+        if !state.negotiations.iter().any(is_this) {
+            push_capped(
+                &mut state.negotiations,
+                KnownNegotiation {
+                    version: version_text.to_string(),
+                    protocol: protocol_text.to_string(),
+                    cipher: cipher_text.to_string(),
+                },
+            );
         }
 
         // cert_rotated / cert_not_rotated: TLS ≤ 1.2 shows the leaf in the clear.
@@ -230,7 +245,8 @@ impl Drift {
                             &CERT_ROTATED,
                             CERT_ROTATED.severity,
                             format!(
-                                "{service} presents a new leaf {}…; the previous one {}… {}",
+                                "{} presents a new leaf {}…; the previous one {}… {}",
+                                service(),
                                 &sha256[..sha256.len().min(16)],
                                 &old.sha256[..old.sha256.len().min(16)],
                                 days_left.map_or_else(
@@ -248,7 +264,7 @@ impl Drift {
                     push_capped(
                         &mut state.leaves,
                         KnownLeaf {
-                            sha256: sha256.clone(),
+                            sha256: sha256.to_string(),
                             not_after: Some(not_after),
                             first_seen: now,
                             last_seen: now,
@@ -268,7 +284,8 @@ impl Drift {
                     &CERT_NOT_ROTATED,
                     CERT_NOT_ROTATED.severity,
                     format!(
-                        "{service} still serves a leaf that expires in {} days (warning window {warning_days} days)",
+                        "{} still serves a leaf that expires in {} days (warning window {warning_days} days)",
+                        service(),
                         remaining.div_euclid(86_400)
                     ),
                     json!({"server": session.server.to_string(), "sni": sni, "sha256": sha256,
@@ -279,21 +296,34 @@ impl Drift {
 
         // new_client_stack: a stack this service has never seen (once it has history).
         if let Some(stack) = stack {
-            if !state.stacks.contains(&stack) {
+            if !state.stacks.iter().any(|known| known == stack) {
                 if !state.stacks.is_empty() {
                     add(
                         out,
                         &NEW_CLIENT_STACK,
                         NEW_CLIENT_STACK.severity,
-                        format!("{service}: a client stack never seen for it before: {stack}"),
+                        format!(
+                            "{}: a client stack never seen for it before: {stack}",
+                            service()
+                        ),
                         json!({"server": session.server.to_string(), "sni": sni, "client": session.client.ip().to_string(),
                             "stack": stack, "known_stacks": state.stacks}),
                     );
                 }
-                push_capped(&mut state.stacks, stack);
+                push_capped(&mut state.stacks, stack.to_string());
             }
         }
     }
+}
+
+/// `0x%04x` of an unnamed cipher suite, as records write it.
+fn hex_label(value: u16, buffer: &mut [u8; 6]) -> &str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    *buffer = *b"0x0000";
+    for (i, shift) in [12, 8, 4, 0].into_iter().enumerate() {
+        buffer[2 + i] = DIGITS[usize::from((value >> shift) & 0xf)];
+    }
+    std::str::from_utf8(buffer).unwrap_or("0x????")
 }
 
 fn rfc3339(seconds: i64) -> String {

@@ -52,6 +52,8 @@ impl JudgeCounters {
 struct Verdicts {
     findings: Vec<Finding>,
     bytes: usize,
+    /// The dated rules' findings for the last session, under its date signature.
+    dated: Option<(Vec<i64>, Vec<Finding>)>,
 }
 
 /// Judges sessions in a worker; owns the chain-verdict cache.
@@ -118,24 +120,28 @@ impl Judge {
         out: &mut Vec<Finding>,
     ) {
         let key = chain_key(tls);
-        if let Some(verdicts) = self.chains.get(&key) {
+        let signature = date_signature(tls, facts, policy);
+        if let Some(verdicts) = self.chains.get_mut(&key) {
             self.counters.chain_verdicts_cached += 1;
             out.extend(verdicts.findings.iter().cloned());
+            match &verdicts.dated {
+                Some((cached, findings)) if *cached == signature => {
+                    out.extend(findings.iter().cloned());
+                }
+                _ => {
+                    let findings = run(Kind::Dated, facts, policy);
+                    out.extend(findings.iter().cloned());
+                    verdicts.dated = Some((signature, findings));
+                }
+            }
             return;
         }
         self.counters.chain_verdicts_computed += 1;
-        let mut findings = Vec::new();
-        for rule in RULES {
-            if let Check::Chain(check) = rule.check {
-                check(facts, policy, &mut Findings::new(rule, &mut findings));
-            }
-        }
+        let findings = run(Kind::Chain, facts, policy);
+        let dated = run(Kind::Dated, facts, policy);
         out.extend(findings.iter().cloned());
-        let bytes = 96
-            + findings
-                .iter()
-                .map(|f| 96 + f.message.capacity() + f.evidence.get().len())
-                .sum::<usize>();
+        out.extend(dated.iter().cloned());
+        let bytes = 96 + 2 * findings_bytes(&findings) + 2 * findings_bytes(&dated);
         if self.limits.max_chains == 0 || bytes > self.limits.max_bytes {
             return;
         }
@@ -152,8 +158,75 @@ impl Judge {
         }
         self.bytes += bytes;
         self.order.push_back(key);
-        self.chains.insert(key, Verdicts { findings, bytes });
+        self.chains.insert(
+            key,
+            Verdicts {
+                findings,
+                bytes,
+                dated: Some((signature, dated)),
+            },
+        );
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Chain,
+    Dated,
+}
+
+fn run(kind: Kind, facts: &SessionFacts<'_>, policy: &Policy) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for rule in RULES {
+        let check = match (kind, rule.check) {
+            (Kind::Chain, Check::Chain(check)) | (Kind::Dated, Check::Dated(check)) => check,
+            _ => continue,
+        };
+        check(facts, policy, &mut Findings::new(rule, &mut findings));
+    }
+    findings
+}
+
+fn findings_bytes(findings: &[Finding]) -> usize {
+    findings
+        .iter()
+        .map(|f| 96 + f.message.capacity() + f.evidence.get().len())
+        .sum()
+}
+
+const DAY: i64 = 86_400;
+
+/// Everything the dated rules derive from the packet time, per certificate:
+/// days since expiry, whether not yet valid, days left inside the warning
+/// window. Equal signatures give equal findings for the same chains.
+fn date_signature(tls: &HandshakeSummary, facts: &SessionFacts<'_>, policy: &Policy) -> Vec<i64> {
+    let now = facts.time.as_secs();
+    let window = policy.certificates.expiry_warning_days.saturating_mul(DAY);
+    let mut signature = Vec::with_capacity(
+        3 * (tls.server_chain.certificates.len() + tls.client_chain.certificates.len()),
+    );
+    for chain in [&tls.server_chain, &tls.client_chain] {
+        for certificate in &chain.certificates {
+            let Ok(summary) = certificate.summary.as_ref() else {
+                signature.extend([i64::MIN; 3]);
+                continue;
+            };
+            let (not_before, not_after) = (summary.not_before.0, summary.not_after.0);
+            let left = not_after.saturating_sub(now);
+            signature.push(if not_after < now {
+                now.saturating_sub(not_after) / DAY
+            } else {
+                -1
+            });
+            signature.push(i64::from(not_before > now));
+            signature.push(if (0..window).contains(&left) {
+                left / DAY
+            } else {
+                -1
+            });
+        }
+    }
+    signature
 }
 
 /// Identifies the pair of chains by the certificates' SHA-256 in order.

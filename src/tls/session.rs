@@ -161,12 +161,23 @@ impl Session {
         let over_cap = bytes.len() > allowance;
         let bytes = &bytes[..bytes.len().min(allowance)];
         self.streams[index].delivered = self.streams[index].delivered.saturating_add(bytes.len());
-        let mut pending = std::mem::take(&mut self.streams[index].pending);
-        pending.extend_from_slice(bytes);
-        let consumed = self.process(role, &pending, now, counters, certificates);
-        pending.drain(..consumed.min(pending.len()));
-        if self.done.is_none() {
-            self.streams[index].pending = pending;
+        if self.streams[index].pending.is_empty() {
+            // Whole records straight from the caller's bytes; only a partial
+            // record at the end is copied.
+            let consumed = self.process(role, bytes, now, counters, certificates);
+            if self.done.is_none() {
+                if let Some(rest) = bytes.get(consumed..).filter(|rest| !rest.is_empty()) {
+                    self.streams[index].pending.extend_from_slice(rest);
+                }
+            }
+        } else {
+            let mut pending = std::mem::take(&mut self.streams[index].pending);
+            pending.extend_from_slice(bytes);
+            let consumed = self.process(role, &pending, now, counters, certificates);
+            pending.drain(..consumed.min(pending.len()));
+            if self.done.is_none() {
+                self.streams[index].pending = pending;
+            }
         }
         if over_cap && self.done.is_none() {
             counters.handshakes_truncated += 1;
@@ -432,32 +443,37 @@ impl Session {
                     self.end(EndReason::Truncated);
                     return;
                 }
-                let mut message = std::mem::take(&mut self.streams[index].message);
-                message.extend_from_slice(body);
-                let mut start = 0;
-                while self.done.is_none() {
-                    let rest = &message[start..];
-                    if rest.len() < 4 {
-                        break;
+                if self.streams[index].message.is_empty() {
+                    // Whole messages straight from the record; only a message
+                    // that continues in the next record is copied.
+                    let consumed = self.handle_messages(
+                        role,
+                        record_version,
+                        body,
+                        now,
+                        counters,
+                        certificates,
+                    );
+                    if self.done.is_none() {
+                        if let Some(rest) = body.get(consumed..).filter(|rest| !rest.is_empty()) {
+                            self.streams[index].message.extend_from_slice(rest);
+                        }
                     }
-                    let length = (usize::from(rest[1]) << 16)
-                        | (usize::from(rest[2]) << 8)
-                        | usize::from(rest[3]);
-                    if length > self.limits.max_message_length {
-                        counters.handshakes_truncated += 1;
-                        self.summary.parse_error = Some(TlsError::MessageTooLong);
-                        self.end(EndReason::Truncated);
-                        break;
+                } else {
+                    let mut message = std::mem::take(&mut self.streams[index].message);
+                    message.extend_from_slice(body);
+                    let consumed = self.handle_messages(
+                        role,
+                        record_version,
+                        &message,
+                        now,
+                        counters,
+                        certificates,
+                    );
+                    message.drain(..consumed.min(message.len()));
+                    if self.done.is_none() {
+                        self.streams[index].message = message;
                     }
-                    let Some(whole) = rest.get(..4 + length) else {
-                        break;
-                    };
-                    start += 4 + length;
-                    self.handle_message(role, record_version, whole, now, counters, certificates);
-                }
-                message.drain(..start.min(message.len()));
-                if self.done.is_none() {
-                    self.streams[index].message = message;
                 }
             }
             CONTENT_APPLICATION_DATA => {
@@ -471,6 +487,41 @@ impl Session {
             }
             _ => self.summary.heartbeat_records[index] += 1,
         }
+    }
+
+    /// Handles the whole handshake messages at the start of `bytes`; returns
+    /// the bytes they took.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_messages(
+        &mut self,
+        role: Direction,
+        record_version: u16,
+        bytes: &[u8],
+        now: PacketTime,
+        counters: &mut Counters,
+        certificates: &mut CertificateCache,
+    ) -> usize {
+        let mut start = 0;
+        while self.done.is_none() {
+            let rest = &bytes[start..];
+            if rest.len() < 4 {
+                break;
+            }
+            let length =
+                (usize::from(rest[1]) << 16) | (usize::from(rest[2]) << 8) | usize::from(rest[3]);
+            if length > self.limits.max_message_length {
+                counters.handshakes_truncated += 1;
+                self.summary.parse_error = Some(TlsError::MessageTooLong);
+                self.end(EndReason::Truncated);
+                break;
+            }
+            let Some(whole) = rest.get(..4 + length) else {
+                break;
+            };
+            start += 4 + length;
+            self.handle_message(role, record_version, whole, now, counters, certificates);
+        }
+        start
     }
 
     fn handle_message(

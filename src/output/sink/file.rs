@@ -61,6 +61,21 @@ impl FileSink {
 }
 
 impl Sink for FileSink {
+    fn write_parts(&mut self, parts: &[&[u8]], scratch: &mut Vec<u8>) -> Result<(), OutputError> {
+        if let Mode::Create(out) = &mut self.mode {
+            for part in parts {
+                out.write_all(part).map_err(|e| io(&self.path, e))?;
+            }
+            return Ok(());
+        }
+        // Append: one write of the whole line (see write_line).
+        scratch.clear();
+        for part in parts {
+            scratch.extend_from_slice(part);
+        }
+        self.write_line(scratch)
+    }
+
     fn write_line(&mut self, line: &[u8]) -> Result<(), OutputError> {
         match &mut self.mode {
             Mode::Create(out) => out.write_all(line).map_err(|e| io(&self.path, e))?,

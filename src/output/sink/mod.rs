@@ -34,6 +34,16 @@ impl SinkCounters {
 pub trait Sink: Send {
     /// Writes one line, newline included.
     fn write_line(&mut self, line: &[u8]) -> Result<(), OutputError>;
+    /// Writes one line given in parts (the record's head, then its findings).
+    /// Buffered sinks copy the parts straight in; the others get the line
+    /// joined in `scratch`.
+    fn write_parts(&mut self, parts: &[&[u8]], scratch: &mut Vec<u8>) -> Result<(), OutputError> {
+        scratch.clear();
+        for part in parts {
+            scratch.extend_from_slice(part);
+        }
+        self.write_line(scratch)
+    }
     /// Delivers or persists everything written so far.
     fn flush(&mut self) -> Result<(), OutputError>;
     /// Reopens file outputs (SIGHUP, after logrotate moved the file).

@@ -38,6 +38,13 @@ impl Sink for StdoutSink {
         self.out.write_all(line).map_err(map)
     }
 
+    fn write_parts(&mut self, parts: &[&[u8]], _: &mut Vec<u8>) -> Result<(), OutputError> {
+        for part in parts {
+            self.out.write_all(part).map_err(map)?;
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<(), OutputError> {
         self.out.flush().map_err(map)
     }

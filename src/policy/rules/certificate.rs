@@ -87,7 +87,7 @@ pub const CERT_EXPIRED: Rule = Rule {
     id: "cert_expired",
     severity: Severity::High,
     summary: "A certificate in the chain was past its notAfter at the time of the handshake.",
-    check: Check::Session(|facts, _, out| {
+    check: Check::Dated(|facts, _, out| {
         let now = facts.time.as_secs();
         for (role, i, cert) in certificates(facts) {
             if cert.not_after.0 < now {
@@ -105,7 +105,7 @@ pub const CERT_NOT_YET_VALID: Rule = Rule {
     id: "cert_not_yet_valid",
     severity: Severity::High,
     summary: "A certificate in the chain was before its notBefore at the time of the handshake.",
-    check: Check::Session(|facts, _, out| {
+    check: Check::Dated(|facts, _, out| {
         let now = facts.time.as_secs();
         for (role, i, cert) in certificates(facts) {
             if cert.not_before.0 > now {
@@ -126,7 +126,7 @@ pub const CERT_EXPIRING_SOON: Rule = Rule {
     id: "cert_expiring_soon",
     severity: Severity::Medium,
     summary: "A certificate in the chain expires within the warning window (default 30 days) of the handshake.",
-    check: Check::Session(|facts, policy, out| {
+    check: Check::Dated(|facts, policy, out| {
         let now = facts.time.as_secs();
         let window = policy.certificates.expiry_warning_days * DAY;
         for (role, i, cert) in certificates(facts) {

@@ -21,6 +21,10 @@ pub enum Check {
     /// Only the session's certificate chains and the policy, neither the
     /// time nor the names: judged once per distinct chain (the worker caches it).
     Chain(fn(&SessionFacts<'_>, &Policy, &mut Findings<'_>)),
+    /// The chains, the policy and the packet time, through each certificate's
+    /// validity dates only: re-judged when a date-derived value changes
+    /// (see `policy::judge`).
+    Dated(fn(&SessionFacts<'_>, &Policy, &mut Findings<'_>)),
     /// What earlier sessions to the same server showed: run in the output
     /// stage, in packet order.
     History(fn(&Observation, &ServiceMemory, &mut Findings<'_>)),

@@ -8,7 +8,7 @@ pub mod ja4;
 pub mod stacks;
 
 /// Where a ClientHello travelled, for JA4's first character.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Carrier {
     #[default]
     Tcp,
