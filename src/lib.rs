@@ -11,6 +11,7 @@ pub mod capture;
 pub mod decode;
 pub mod flow;
 pub mod inventory;
+pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod policy;

@@ -567,11 +567,11 @@ impl Session {
             (Direction::ToServer, TlsMessageHandshake::ClientHello(hello)) => {
                 let summary = summarize_client_hello(&hello, record_version, now);
                 if self.summary.client_hello.is_none() {
-                    self.summary.client_hello = Some(summary);
+                    self.summary.client_hello = Some(Box::new(summary));
                 } else if (self.summary.hello_retry || self.summary.hello_verify)
                     && self.summary.retry_client_hello.is_none()
                 {
-                    self.summary.retry_client_hello = Some(summary);
+                    self.summary.retry_client_hello = Some(Box::new(summary));
                 }
             }
             (Direction::ToClient, TlsMessageHandshake::ServerHello(hello)) => {
@@ -657,7 +657,7 @@ impl Session {
                 self.summary.resumed = true;
             }
         }
-        self.summary.server_hello = Some(hello);
+        self.summary.server_hello = Some(Box::new(hello));
     }
 
     /// ServerKeyExchange (RFC 8422 §5.4, RFC 5246 §7.4.3): the ECDHE named
@@ -706,7 +706,7 @@ impl Session {
                     match sslv2::summarize_client_hello(message, now) {
                         Some(hello) => {
                             counters.messages_parsed += 1;
-                            self.summary.client_hello = Some(hello);
+                            self.summary.client_hello = Some(Box::new(hello));
                         }
                         None => {
                             counters.messages_malformed += 1;
@@ -727,12 +727,12 @@ impl Session {
                             .certificates
                             .push(certificates.get(hello.certificate));
                     }
-                    self.summary.server_hello = Some(ServerHelloSummary {
+                    self.summary.server_hello = Some(Box::new(ServerHelloSummary {
                         time: now,
                         legacy_version: hello.version,
                         sslv2_cipher_spec: Some(cipher),
                         ..ServerHelloSummary::default()
-                    });
+                    }));
                     self.summary.resumed = hello.session_id_hit;
                     // SSL 2.0 never sends a ChangeCipherSpec: the hello exchange
                     // is all that can be seen in the clear.

@@ -277,10 +277,12 @@ impl EndReason {
 pub struct HandshakeSummary {
     /// True when the ClientHello came from the side that did not open the connection.
     pub roles_swapped: bool,
-    pub client_hello: Option<ClientHelloSummary>,
+    // The hellos are boxed: a flow mid-handshake holds this summary, and
+    // most of its size would otherwise be hellos not yet seen.
+    pub client_hello: Option<Box<ClientHelloSummary>>,
     /// The ClientHello sent after a HelloRetryRequest.
-    pub retry_client_hello: Option<ClientHelloSummary>,
-    pub server_hello: Option<ServerHelloSummary>,
+    pub retry_client_hello: Option<Box<ClientHelloSummary>>,
+    pub server_hello: Option<Box<ServerHelloSummary>>,
     pub hello_retry: bool,
     /// DTLS cookie exchange (HelloVerifyRequest) before the real handshake.
     pub hello_verify: bool,
@@ -313,7 +315,9 @@ pub struct HandshakeSummary {
 impl HandshakeSummary {
     /// The negotiated version, from the ServerHello.
     pub fn version(&self) -> Option<ProtocolVersion> {
-        self.server_hello.as_ref().map(ServerHelloSummary::version)
+        self.server_hello
+            .as_deref()
+            .map(ServerHelloSummary::version)
     }
 
     /// ECS `tls.curve`: the TLS 1.3 key share group, else the ECDHE group.
