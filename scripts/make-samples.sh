@@ -20,7 +20,8 @@
 #     openssl output,
 #   * only when everything passed, replaces the generated files in samples/
 #     (*.pcap, *.pcapng, MANIFEST.*, pki/, keylog/); stacks.pcap, upgrades/,
-#     tunnels/ and their manifest rows and sections (other scripts') are kept.
+#     tunnels/, resumption/ and their manifest rows and sections (other
+#     scripts') are kept.
 #
 # Every run makes a fresh PKI, so fingerprints, dates, client ports and
 # random values change from run to run: MANIFEST.md always describes the files
@@ -930,12 +931,13 @@ queries_ok
 log "installing into $DEST"
 mkdir -p "$DEST"
 # Other scripts' captures share the manifest: stacks.pcap (make-fingerprints.sh),
-# upgrades/ and tunnels/ (make-upgrade-samples.sh, make-tunnel-samples.sh).
+# upgrades/ and tunnels/ (make-upgrade-samples.sh, make-tunnel-samples.sh),
+# resumption/ (make-resumption-sample.sh).
 # Their table rows and their sections are carried over into the new manifest.
 python3 - "$DEST" "$OUT" <<'PY'
 import pathlib, re, sys
 dest, out = map(pathlib.Path, sys.argv[1:])
-others = re.compile(r"^(\| `)?(stacks\.pcap|upgrades/|tunnels/)")
+others = re.compile(r"^(\| `)?(stacks\.pcap|upgrades/|tunnels/|resumption/)")
 old_tsv, old_md = dest / "MANIFEST.tsv", dest / "MANIFEST.md"
 if old_tsv.exists():
     rows = [l for l in old_tsv.read_text().splitlines() if others.match(l)]
@@ -945,7 +947,7 @@ if old_tsv.exists():
 if old_md.exists():
     old = old_md.read_text().splitlines()
     rows = [l for l in old if l.startswith("| `") and others.match(l)]
-    start = next((i for i, l in enumerate(old) if re.match(r"^## (stacks\.pcap|Upgrades and tunnels)", l)), None)
+    start = next((i for i, l in enumerate(old) if re.match(r"^## (stacks\.pcap|Upgrades and tunnels|TLS 1\.3 resumption)", l)), None)
     sections = old[start:] if start is not None else []
     new = (out / "MANIFEST.md").read_text().splitlines()
     at = next((i for i, l in enumerate(new) if l.startswith("A tab-separated copy")), len(new))

@@ -215,19 +215,21 @@ pub struct AnalysisArgs {
 
     /// Internal network (CIDR); repeatable. Replaces the default set: RFC 1918,
     /// 100.64.0.0/10, fc00::/7, loopback and link-local. Decides network.direction.
-    #[arg(long = "internal", value_name = "CIDR")]
-    pub internal: Vec<String>,
+    #[arg(long = "internal", value_name = "CIDR", value_parser = parse_network)]
+    pub internal: Vec<ipnet::IpNet>,
 
     /// Close a flow after this many seconds without packets (packet time).
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub idle_timeout: u64,
 
-    /// Flows tracked per worker; the oldest is evicted (and counted) beyond this.
-    #[arg(long, value_name = "N", default_value_t = 131_072)]
+    /// Flows tracked per worker (at least 1); the oldest is evicted (and counted) beyond this.
+    #[arg(long, value_name = "N", default_value_t = 131_072,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_flows: usize,
 
-    /// Handshake bytes accepted per direction; a longer handshake is reported with tlstap.truncated.
-    #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
+    /// Handshake bytes accepted per direction (at least 1024); a longer handshake is reported with tlstap.truncated.
+    #[arg(long, value_name = "BYTES", default_value_t = 65_536,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..))]
     pub max_handshake_bytes: usize,
 
     /// Persistent inventory (SQLite, created if missing): every session record
@@ -236,8 +238,9 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "PATH")]
     pub inventory: Option<PathBuf>,
 
-    /// Delete inventory rows last seen more than this many days before the
-    /// newest record (packet time).
+    /// Delete inventory rows last seen (and runs started) more than this many
+    /// days before the newest record (packet time); at the start and the end
+    /// of the run.
     #[arg(long, value_name = "DAYS")]
     pub inventory_retention_days: Option<u32>,
 
@@ -255,6 +258,11 @@ pub struct AnalysisArgs {
     pub geneve_port: Vec<u16>,
 }
 
+/// `--internal`: checked by clap, so a bad value is an argument error (exit 2).
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    Networks::parse_block(text).map_err(|error| error.to_string())
+}
+
 impl AnalysisArgs {
     pub fn policy(&self) -> Result<Policy> {
         let mut policy = match &self.policy {
@@ -263,8 +271,8 @@ impl AnalysisArgs {
         };
         if !self.internal.is_empty() {
             let mut networks = Networks::empty();
-            for text in &self.internal {
-                networks.push(Networks::parse_block(text).context("--internal")?);
+            for block in &self.internal {
+                networks.push(*block);
             }
             policy.internal = networks;
         }
@@ -272,12 +280,6 @@ impl AnalysisArgs {
     }
 
     pub fn pipeline(&self, workers: Option<u16>, filter: Option<String>) -> Result<PipelineConfig> {
-        if self.max_flows == 0 {
-            bail!("--max-flows must be at least 1");
-        }
-        if self.max_handshake_bytes < 1024 {
-            bail!("--max-handshake-bytes must be at least 1024");
-        }
         let mut config = PipelineConfig::default();
         if let Some(workers) = workers {
             config.workers = usize::from(workers);
@@ -486,9 +488,12 @@ pub fn read(args: ReadArgs) -> Result<i32> {
     if !args.quiet {
         eprintln!("{}", outcome.stats.human_summary());
     }
+    // Also after a failed run: the inventory holds what was read before it.
+    let closed = writer.close_archive();
     if let Some(error) = outcome.error {
         return Err(error.into());
     }
+    closed.context("closing the inventory")?;
     Ok(0)
 }
 
@@ -531,9 +536,11 @@ pub fn live(args: LiveArgs) -> Result<i32> {
         &|_, _| {},
     );
     eprintln!("{}", outcome.stats.human_summary());
+    let closed = writer.close_archive();
     if let Some(error) = outcome.error {
         return Err(error.into());
     }
+    closed.context("closing the inventory")?;
     Ok(0)
 }
 

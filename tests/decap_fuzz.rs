@@ -30,10 +30,8 @@ const SEEDS: &[&str] = &[
     "ipv6-http-atomic-frag.pcap",
 ];
 
-fn seeds() -> Vec<(i32, Vec<u8>)> {
-    let Some(corpus) = support::corpus() else {
-        return Vec::new();
-    };
+/// Frames of the corpus's tunnel traces, read once per test binary.
+fn seeds_from(corpus: &std::path::Path) -> Vec<(i32, Vec<u8>)> {
     let mut frames = Vec::new();
     for name in SEEDS {
         let mut capture = pcap::Capture::from_file(corpus.join("misc").join(name)).expect("open");
@@ -150,11 +148,10 @@ impl Harness {
 
 #[test]
 fn unmutated_tunnel_seeds_decode() {
-    let seeds = seeds();
-    if seeds.is_empty() {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) = support::corpus_or_skip("unmutated_tunnel_seeds_decode") else {
         return;
-    }
+    };
+    let seeds = seeds_from(&corpus);
     let config = DecodeConfig {
         geneve_ports: vec![6081, 47101],
         ..DecodeConfig::default()
@@ -190,11 +187,18 @@ proptest! {
     fn mutated_tunnel_frames_never_panic(
         picks in proptest::collection::vec((any::<prop::sample::Index>(), proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6), any::<Option<prop::sample::Index>>()), 1..60)
     ) {
-        let seeds = seeds();
-        prop_assume!(!seeds.is_empty());
+        static SEEDS: std::sync::OnceLock<Vec<(i32, Vec<u8>)>> = std::sync::OnceLock::new();
+        let seeds = SEEDS.get_or_init(|| {
+            support::corpus_or_skip("mutated_tunnel_frames_never_panic")
+                .map(|corpus| seeds_from(&corpus))
+                .unwrap_or_default()
+        });
+        if seeds.is_empty() {
+            return Ok(());
+        }
         let mut harness = Harness::new();
         for (pick, edits, cut) in picks {
-            let (link, frame) = pick.get(&seeds);
+            let (link, frame) = pick.get(seeds);
             let mut bytes = frame.clone();
             for (at, value) in edits {
                 let i = at.index(bytes.len().max(1));

@@ -264,3 +264,56 @@ fn the_inventory_sees_every_session_whatever_the_output_filters_drop() {
     assert_eq!(snapshot("a.sqlite"), snapshot("b.sqlite"));
     assert_ne!(snapshot("a.sqlite"), serde_json::json!([]));
 }
+
+/// Issue #12: the CLI closes the inventory at the end of every run, so
+/// retention also counts the run's own records. A service last seen 151 days
+/// before the newest record is gone after the run that brought the newer
+/// record, not only after the next run opens the inventory.
+#[test]
+fn regression_retention_applies_at_the_end_of_the_run_that_aged_the_rows() {
+    let dir = temp_dir();
+    let pki = Pki::new(&["old.internal", "new.internal"]);
+    let capture = |name: &str, sni: &str, server: [u8; 4], start_seconds: u32| {
+        let options = HandshakeOptions {
+            server_name: sni.to_string(),
+            ..HandshakeOptions::default()
+        };
+        let framing = Framing {
+            server: (server.into(), 443),
+            start_seconds,
+            ..Framing::default()
+        };
+        handshake_pcap(dir.path(), name, &pki, &options, &framing)
+    };
+    let old = capture("old.pcap", "old.internal", [10, 1, 0, 10], 1_767_225_600); // 2026-01-01
+    let new = capture("new.pcap", "new.internal", [10, 1, 0, 11], 1_780_272_000); // 2026-06-01
+    let inventory = dir.path().join("inventory.sqlite");
+    for capture in [&old, &new] {
+        let (code, _, stderr) = run_tlstap(&[
+            "read",
+            "-q",
+            "--inventory",
+            inventory.to_str().expect("p"),
+            "--inventory-retention-days",
+            "30",
+            capture.to_str().expect("p"),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["inventory", "--json", inventory.to_str().expect("p")])
+        .output()
+        .expect("tlstap inventory");
+    assert!(output.status.success());
+    let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let services: Vec<&str> = snapshot["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["key"]["sni"].as_str())
+        .collect();
+    assert_eq!(services, ["new.internal"]);
+    // The log was checkpointed into the database (TRUNCATE leaves it empty).
+    let wal = dir.path().join("inventory.sqlite-wal");
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0);
+}

@@ -520,8 +520,7 @@ fn smtp_without_starttls_and_refused_postgres_ssl_are_plaintext_findings() {
 
 #[test]
 fn weak_cipher_in_a_public_trace_is_flagged() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) = corpus_or_skip("weak_cipher_in_a_public_trace_is_flagged") else {
         return;
     };
     // Zeek's tls-conn-with-extensions.pcap: TLS 1.0 with TLS_ECDHE_RSA_WITH_RC4_128_SHA.

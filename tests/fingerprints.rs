@@ -1,5 +1,5 @@
 //! JA3/JA3S against tshark on every ClientHello of the shared corpus
-//! (`../shared/corpus/facts`), and JA4 on real rustls/OpenSSL hellos.
+//! (the corpus's `facts/`; `TLSTAP_CORPUS`, see the README), and JA4 on real rustls/OpenSSL hellos.
 
 mod support;
 
@@ -67,8 +67,8 @@ fn sessions(corpus: &Path, relative: &str, dir: &Path) -> HashMap<Key, serde_jso
 
 #[test]
 fn ja3_and_ja3s_equal_tshark_on_every_corpus_client_hello() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) = corpus_or_skip("ja3_and_ja3s_equal_tshark_on_every_corpus_client_hello")
+    else {
         return;
     };
     let dir = temp_dir();
@@ -196,4 +196,50 @@ fn ja4_of_a_rustls_client_hello_reflects_its_offer() {
         .collect();
     assert_eq!(&ja4[11..23], hash);
     assert!(field(r, "tls.client.ja3").as_str().expect("ja3").len() == 32);
+}
+
+/// JA4 of the same rustls client offering `alpn` first: (fingerprint, the
+/// record's ALPN list).
+fn rustls_ja4_with_alpn(alpn: &[u8]) -> (String, serde_json::Value) {
+    let dir = temp_dir();
+    let pki = Pki::new(&["api.internal"]);
+    let options = HandshakeOptions {
+        alpn: vec![alpn.to_vec(), b"http/1.1".to_vec()],
+        ..HandshakeOptions::default()
+    };
+    let path = handshake_pcap(dir.path(), "alpn.pcap", &pki, &options, &Framing::default());
+    let (code, records, stderr) = run_tlstap(&["read", "-q", path.to_str().expect("p")]);
+    assert_eq!(code, 0, "{stderr}");
+    let r = &records[0];
+    (
+        string(r, "tlstap.client.ja4"),
+        field(r, "tlstap.client.alpn").clone(),
+    )
+}
+
+/// Issue #12: a first ALPN value that is not valid UTF-8 was read through
+/// U+FFFD and gave "ed". FoxIO's tools write '9' for an end byte outside
+/// ASCII (their expected output for tls-non-ascii-alpn.pcapng is
+/// `t13d151699_…`), so rustls offering 0xab 0xcd gives "99" and nothing
+/// else in the fingerprint moves.
+#[test]
+fn regression_ja4_non_ascii_alpn_follows_foxio_tools() {
+    let (plain, _) = rustls_ja4_with_alpn(b"h2");
+    let (binary, offered) = rustls_ja4_with_alpn(&[0xab, 0xcd]);
+    assert!(
+        plain.starts_with("t13d") && &plain[8..10] == "h2",
+        "{plain}"
+    );
+    assert_eq!(&binary[8..10], "99", "{binary}");
+    assert_eq!(binary[..8], plain[..8], "same counts");
+    assert_eq!(
+        binary[10..],
+        plain[10..],
+        "same cipher and extension hashes"
+    );
+    // The record still shows the offer, with the replacement character.
+    assert_eq!(offered, serde_json::json!(["\u{fffd}\u{fffd}", "http/1.1"]));
+    // ASCII punctuation at an end: JA4.md's hex rule (no FoxIO vector).
+    let (slash, _) = rustls_ja4_with_alpn(b"h2/");
+    assert_eq!(&slash[8..10], "6f", "{slash}");
 }

@@ -863,3 +863,48 @@ proptest! {
         inventory.known_services().expect("known services");
     }
 }
+
+/// Issue #12: retention trims the `runs` table too (by each run's start),
+/// never the run in progress.
+#[test]
+fn regression_retention_trims_runs_started_before_the_window() {
+    let (_dir, path) = temp_inventory();
+    let mut inventory = Inventory::open(&path, InventoryLimits::default()).expect("open");
+    inventory.begin_run("old.pcap").expect("run");
+    inventory
+        .ingest(&session(
+            "2026-01-01T00:00:00Z",
+            "10.1.0.1",
+            "10.0.0.1",
+            443,
+            "kept",
+        ))
+        .expect("ingest");
+    inventory.close().expect("close");
+    // The run was made long ago (its start is the wall clock of that day).
+    let connection = rusqlite::Connection::open(&path).expect("sqlite");
+    connection
+        .execute(
+            "UPDATE runs SET started = '2020-01-01T00:00:00.000000Z'",
+            [],
+        )
+        .expect("age the run");
+    drop(connection);
+    let limits = InventoryLimits {
+        retention_days: Some(30),
+        ..InventoryLimits::default()
+    };
+    let mut inventory = Inventory::open(&path, limits).expect("open with retention");
+    assert_eq!(inventory.counters().rows_expired, 1, "the old run");
+    inventory.begin_run("new.pcap").expect("run");
+    inventory.close().expect("close");
+    let inventory = Inventory::open_read_only(&path).expect("reopen");
+    let snapshot = inventory.snapshot().expect("snapshot");
+    let runs: Vec<&str> = snapshot.runs.iter().map(|r| r.source.as_str()).collect();
+    assert_eq!(
+        runs,
+        ["new.pcap"],
+        "the run in progress survives its own retention"
+    );
+    assert_eq!(snapshot.services.len(), 1);
+}

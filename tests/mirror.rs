@@ -17,8 +17,9 @@ fn stats(records: &[serde_json::Value]) -> &serde_json::Value {
 
 #[test]
 fn tunnelled_corpus_sessions_match_tshark_with_their_encapsulation_path() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) =
+        corpus_or_skip("tunnelled_corpus_sessions_match_tshark_with_their_encapsulation_path")
+    else {
         return;
     };
     // (trace, expected tlstap.encap of the session)
@@ -76,8 +77,9 @@ fn tunnelled_corpus_sessions_match_tshark_with_their_encapsulation_path() {
 
 #[test]
 fn tunnels_without_tls_yield_inner_tcp_flows_and_no_invented_tls() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) =
+        corpus_or_skip("tunnels_without_tls_yield_inner_tcp_flows_and_no_invented_tls")
+    else {
         return;
     };
     // (trace, TCP connections inside; the counts are tshark's `tcp.stream` ids)
@@ -224,8 +226,8 @@ fn span_duplicates_are_counted_and_dropped_but_retransmissions_are_not() {
 
 #[test]
 fn tls_after_a_plaintext_preamble_is_analysed_and_named() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) = corpus_or_skip("tls_after_a_plaintext_preamble_is_analysed_and_named")
+    else {
         return;
     };
     let cases: &[(&str, &str, &str)] = &[

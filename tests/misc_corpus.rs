@@ -1,4 +1,4 @@
-//! Every trace of `../shared/corpus/misc/` against tshark's facts
+//! Every trace of the corpus's `misc/` (`TLSTAP_CORPUS`) against tshark's facts
 //! (`facts/misc/*.jsonl`): each TLS connection tshark saw is one record with
 //! the same inner endpoints, version, SNI and cipher; traces where tshark saw
 //! no TLS give no TLS record (nothing invented), and their flows are counted.
@@ -20,8 +20,7 @@ fn expected_encap(trace: &str) -> (&'static [&'static str], &'static [&'static s
 
 #[test]
 fn every_misc_trace_matches_tsharks_facts() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) = corpus_or_skip("every_misc_trace_matches_tsharks_facts") else {
         return;
     };
     let mut traces: Vec<_> = std::fs::read_dir(corpus.join("misc"))

@@ -1,9 +1,12 @@
-//! QUIC Initial decryption on real traces from ../shared/corpus/quic/ (Zeek's
-//! test traces). Expected server names come from Zeek's baselines in
-//! ../shared/corpus/zeek-baselines-quic/<test>/ssl.log (server_name column).
+//! QUIC Initial decryption on real traces from the corpus's quic/ folder
+//! (Zeek's test traces; `TLSTAP_CORPUS`, see the README). Expected server names
+//! come from Zeek's baselines in zeek-baselines-quic/<test>/ssl.log
+//! (server_name column). Without the corpus these tests skip.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+mod support;
 
 use tlstap::capture::FileSource;
 use tlstap::decode::{decode, DecodeConfig, Transport};
@@ -12,10 +15,9 @@ use tlstap::tls::quic::{
 };
 use tlstap::tls::Direction;
 
-fn corpus(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus/quic")
-        .join(name)
+/// A trace of the corpus's `quic/` folder.
+fn trace(corpus: &Path, name: &str) -> PathBuf {
+    corpus.join("quic").join(name)
 }
 
 /// One UDP flow fed to a QuicConnection, client = sender of its first Initial.
@@ -31,8 +33,8 @@ struct Flow {
 }
 
 /// Reads a trace and returns its QUIC flows in order of first Initial.
-fn read_quic_flows(name: &str) -> (Vec<Flow>, QuicCounters) {
-    let mut source = FileSource::open(&corpus(name), None).expect("trace opens");
+fn read_quic_flows(corpus: &Path, name: &str) -> (Vec<Flow>, QuicCounters) {
+    let mut source = FileSource::open(&trace(corpus, name), None).expect("trace opens");
     let link = source.link_type();
     let config = DecodeConfig::default();
     let mut flows: Vec<Flow> = Vec::new();
@@ -146,7 +148,12 @@ fn assert_server_hello(flow: &Flow) {
 
 #[test]
 fn chromium_v1_initial_decrypts_and_names_api_cirrus_ci_com() {
-    let (flows, counters) = read_quic_flows("chromium-115.0.5790.110-api-cirrus-com.pcap");
+    let Some(corpus) =
+        support::corpus_or_skip("chromium_v1_initial_decrypts_and_names_api_cirrus_ci_com")
+    else {
+        return;
+    };
+    let (flows, counters) = read_quic_flows(&corpus, "chromium-115.0.5790.110-api-cirrus-com.pcap");
     assert_eq!(flows.len(), 1);
     let flow = &flows[0];
     assert_eq!(flow.connection.version(), Some(QuicVersion::V1));
@@ -160,7 +167,10 @@ fn chromium_v1_initial_decrypts_and_names_api_cirrus_ci_com() {
 
 #[test]
 fn quic_v2_http3_initial_decrypts_both_ways() {
-    let (flows, counters) = read_quic_flows("quicv2-http3-443.pcap");
+    let Some(corpus) = support::corpus_or_skip("quic_v2_http3_initial_decrypts_both_ways") else {
+        return;
+    };
+    let (flows, counters) = read_quic_flows(&corpus, "quicv2-http3-443.pcap");
     assert_eq!(flows.len(), 1);
     let flow = &flows[0];
     // zeek-baselines-quic/scripts.base.protocols.quic.quicv2-http3-443/quic.log: version quicv2,
@@ -183,7 +193,13 @@ fn quic_v2_http3_initial_decrypts_both_ways() {
 
 #[test]
 fn chromium_clienthello_scattered_over_frames_is_reassembled_for_www_google_de() {
-    let (flows, counters) = read_quic_flows("chromium-115.0.5790.110-google-de-fragmented.pcap");
+    let Some(corpus) = support::corpus_or_skip(
+        "chromium_clienthello_scattered_over_frames_is_reassembled_for_www_google_de",
+    ) else {
+        return;
+    };
+    let (flows, counters) =
+        read_quic_flows(&corpus, "chromium-115.0.5790.110-google-de-fragmented.pcap");
     assert!(!flows.is_empty());
     let flow = &flows[0];
     // zeek-baselines-quic/scripts.base.protocols.quic.fragmented-crypto/ssl.log.cut: server_name www.google.de
@@ -197,7 +213,13 @@ fn chromium_clienthello_scattered_over_frames_is_reassembled_for_www_google_de()
 
 #[test]
 fn multiple_initials_with_fragmented_crypto_name_googleads() {
-    let (flows, counters) = read_quic_flows("quic-multiple-initial-fragmented-crypto.pcap");
+    let Some(corpus) =
+        support::corpus_or_skip("multiple_initials_with_fragmented_crypto_name_googleads")
+    else {
+        return;
+    };
+    let (flows, counters) =
+        read_quic_flows(&corpus, "quic-multiple-initial-fragmented-crypto.pcap");
     assert!(!flows.is_empty());
     // zeek-baselines-quic/scripts.base.protocols.quic.multiple-initial-fragmented-crypto/ssl.log:
     // server_name googleads.g.doubleclick.net, history "C" (no ServerHello).
@@ -219,7 +241,12 @@ fn multiple_initials_with_fragmented_crypto_name_googleads() {
 
 #[test]
 fn retry_then_new_dcid_initial_and_server_hello_decrypt() {
-    let (flows, counters) = read_quic_flows("interop-quic-go_quic-go-retry.pcap");
+    let Some(corpus) =
+        support::corpus_or_skip("retry_then_new_dcid_initial_and_server_hello_decrypt")
+    else {
+        return;
+    };
+    let (flows, counters) = read_quic_flows(&corpus, "interop-quic-go_quic-go-retry.pcap");
     assert_eq!(flows.len(), 1);
     let flow = &flows[0];
     assert!(flow.connection.retry_seen());
@@ -251,7 +278,12 @@ fn retry_then_new_dcid_initial_and_server_hello_decrypt() {
 
 #[test]
 fn post_quantum_server_hello_spanning_initials_is_reassembled() {
-    let (flows, counters) = read_quic_flows("quic-decrypt-fail-google-de-51833.pcap");
+    let Some(corpus) =
+        support::corpus_or_skip("post_quantum_server_hello_spanning_initials_is_reassembled")
+    else {
+        return;
+    };
+    let (flows, counters) = read_quic_flows(&corpus, "quic-decrypt-fail-google-de-51833.pcap");
     assert_eq!(flows.len(), 1);
     let flow = &flows[0];
     // zeek-baselines-quic/scripts.base.protocols.quic.decrypt-fail-google-de-51833/ssl.log.cut:
@@ -265,6 +297,9 @@ fn post_quantum_server_hello_spanning_initials_is_reassembled() {
 
 #[test]
 fn zeek_crash_traces_are_survived() {
+    let Some(corpus) = support::corpus_or_skip("zeek_crash_traces_are_survived") else {
+        return;
+    };
     // Zeek fuzzer finds: every UDP payload goes to one connection, both ways.
     // (trace, datagrams, not QUIC, decrypt failures, unsupported versions)
     let cases = [
@@ -273,7 +308,7 @@ fn zeek_crash_traces_are_survived() {
         ("vector-max-size-crash.pcap", 1, 0, 0, 1),
     ];
     for (name, expected_datagrams, not_quic, failed, unsupported) in cases {
-        let mut source = FileSource::open(&corpus(name), None).expect("trace opens");
+        let mut source = FileSource::open(&trace(&corpus, name), None).expect("trace opens");
         let link = source.link_type();
         let mut connection = QuicConnection::new(QuicLimits::default());
         let mut counters = QuicCounters::default();

@@ -18,7 +18,7 @@ type Expected = (
 );
 
 /// The QUIC traces and what Zeek's quic.log/ssl.log baselines
-/// (../shared/corpus/zeek-baselines-quic) say about each session.
+/// (the corpus's zeek-baselines-quic/) say about each session.
 const QUIC: &[(&str, &[&str], &[Expected])] = &[
     (
         "quic-39264-rand.pcap",
@@ -258,8 +258,9 @@ fn text(record: &serde_json::Value, path: &str) -> String {
 
 #[test]
 fn every_quic_session_in_zeeks_baselines_is_a_record_with_zeeks_facts() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) =
+        corpus_or_skip("every_quic_session_in_zeeks_baselines_is_a_record_with_zeeks_facts")
+    else {
         return;
     };
     let mut compared = 0;
@@ -302,8 +303,8 @@ fn every_quic_session_in_zeeks_baselines_is_a_record_with_zeeks_facts() {
 /// CRYPTO frames out of order) is whole; no server Initial, so no version.
 #[test]
 fn crypto_spread_over_initials_gives_the_whole_client_hello() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) = corpus_or_skip("crypto_spread_over_initials_gives_the_whole_client_hello")
+    else {
         return;
     };
     for trace in [
@@ -348,8 +349,8 @@ fn crypto_spread_over_initials_gives_the_whole_client_hello() {
 /// unknown version and so starts no flow for it (documented in README).
 #[test]
 fn quic_crash_traces_are_survived_without_invented_sessions() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) = corpus_or_skip("quic_crash_traces_are_survived_without_invented_sessions")
+    else {
         return;
     };
     for trace in ["383379789-decrypt-crash.pcap", "vector-max-size-crash.pcap"] {
@@ -406,8 +407,9 @@ fn fragment_ipv4(frame: &[u8], size: usize, id: u16) -> Vec<Vec<u8>> {
 /// first, is reassembled into the same session as the unfragmented trace.
 #[test]
 fn fragmented_quic_initial_is_reassembled_into_the_same_record() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) =
+        corpus_or_skip("fragmented_quic_initial_is_reassembled_into_the_same_record")
+    else {
         return;
     };
     let original = corpus.join("quic/chromium-115.0.5790.110-api-cirrus-com.pcap");

@@ -183,7 +183,7 @@ fn truncated_file_still_flushes_records_seen_before_the_damage() {
 #[test]
 fn bad_arguments_are_refused_before_reading() {
     let (code, _, stderr) = run_tlstap(&["read", "--internal", "10.0.0.0/33", "x.pcap"]);
-    assert_ne!(code, 0);
+    assert_eq!(code, 2);
     assert!(stderr.contains("10.0.0.0/33"), "{stderr}");
     let (code, _, stderr) = run_tlstap(&["read", "-w", "0", "x.pcap"]);
     assert_eq!(code, 2, "{stderr}");
@@ -252,8 +252,9 @@ fn stdin_is_read_when_the_file_is_a_dash() {
 fn corpus_file_with_snaplen_cut_packet_is_counted_not_an_error() {
     // misc/trunc-hdr.pcap: snaplen 1, one record of 8 captured bytes out of 78.
     // libpcap and tshark both read it as a valid file, and so does tlstap.
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) =
+        corpus_or_skip("corpus_file_with_snaplen_cut_packet_is_counted_not_an_error")
+    else {
         return;
     };
     let path = corpus.join("misc/trunc-hdr.pcap");
@@ -271,18 +272,13 @@ fn certificate_message_of_330_kb_is_reassembled_when_the_cap_allows_it() {
     // zeek-tls/tls-fragmented-handshake.pcap.gz: a 330 kB Certificate over many
     // records. With the default 64 KiB cap the session is reported truncated;
     // with a raised cap the chain matches Zeek's ssl.log (CN=Bro, af4a46e9…).
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
+    let Some(corpus) =
+        corpus_or_skip("certificate_message_of_330_kb_is_reassembled_when_the_cap_allows_it")
+    else {
         return;
     };
-    let dir = temp_dir();
-    let pcap = dir.path().join("fragmented.pcap");
-    let output = std::process::Command::new("gzip")
-        .arg("-dc")
-        .arg(corpus.join("zeek-tls/tls-fragmented-handshake.pcap.gz"))
-        .output()
-        .expect("gzip");
-    std::fs::write(&pcap, output.stdout).expect("write");
+    // Read as it is, gzip and all (issue #12).
+    let pcap = corpus.join("zeek-tls/tls-fragmented-handshake.pcap.gz");
     let pcap = pcap.to_str().expect("path");
     let (_, records, _) = run_tlstap(&["read", "-q", pcap]);
     assert_eq!(field(&records[0], "tlstap.truncated"), true);
@@ -353,4 +349,65 @@ fn offline_run_ends_with_one_stats_record_that_adds_up() {
     assert!(s["packet_processing_ns"]["count"].as_u64().expect("count") > 0);
     assert_eq!(s["worker_queue_depth"].as_array().expect("depths").len(), 2);
     assert_eq!(string(stats[0], "event.kind"), "metric");
+}
+
+/// Issue #12: value errors found after parsing exited 1; every argument error
+/// is clap's, exit 2, naming the option.
+#[test]
+fn regression_value_errors_exit_2_like_every_other_argument_error() {
+    let capture = sample("tls13.pcap");
+    let capture = capture.to_str().expect("p");
+    for (option, value) in [
+        ("--internal", "10.0.0.0/33"),
+        ("--internal", "banana"),
+        ("--max-flows", "0"),
+        ("--max-handshake-bytes", "1023"),
+    ] {
+        let (code, records, stderr) = run_tlstap(&["read", option, value, capture]);
+        assert_eq!(code, 2, "{option} {value}: {stderr}");
+        assert!(records.is_empty());
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for '{option} ")),
+            "{stderr}"
+        );
+    }
+    let (code, _, stderr) = run_tlstap(&["live", "-i", "lo", "--max-flows", "0"]);
+    assert_eq!(code, 2, "{stderr}");
+    // The smallest accepted values still run.
+    let (code, records, stderr) = run_tlstap(&[
+        "read",
+        "-q",
+        "--internal",
+        "10.20.0.0/16",
+        "--max-flows",
+        "1",
+        "--max-handshake-bytes",
+        "1024",
+        capture,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(string(&records[0], "network.direction"), "internal");
+}
+
+/// Issue #12: when the reader closes the pipe, "records written" counts the
+/// records that reached the pipe, not those still in tlstap's buffer.
+#[test]
+fn regression_records_written_counts_only_what_a_closed_pipe_took() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["read", sample("stacks.pcap").to_str().expect("p")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The reader is gone before anything is written.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "a closed stdout is a clean end: {stderr}"
+    );
+    assert!(stderr.contains(", 0 records written;"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }

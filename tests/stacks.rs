@@ -183,3 +183,41 @@ fn in_process_rustls_hello_identifies_as_rustls() {
         "rustls 0.23"
     );
 }
+
+/// Issue #12: the second connection of one OpenSSL client resumes with a PSK
+/// (`samples/resumption/`, `scripts/make-resumption-sample.sh`); its
+/// ClientHello adds pre_shared_key and early_data. The same library resuming
+/// is not a new stack: both records name openssl 3.0 and drift stays quiet.
+#[test]
+fn regression_psk_resumption_keeps_the_stack_and_raises_no_new_client_stack() {
+    let path = format!("{ROOT}/samples/resumption/tls13-psk-resumption.pcap");
+    let (code, records, stderr) = run_tlstap(&["read", "-q", &path]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(records.len(), 2);
+    let (full, resumed) = (&records[0], &records[1]);
+    assert_eq!(field(full, "tls.resumed"), false);
+    assert_eq!(field(resumed, "tls.resumed"), true);
+    let extensions = |r: &serde_json::Value| field(r, "tlstap.client.extensions").clone();
+    assert_eq!(
+        extensions(full),
+        serde_json::json!([0, 11, 10, 35, 22, 23, 13, 43, 45, 51])
+    );
+    assert_eq!(
+        extensions(resumed),
+        serde_json::json!([0, 11, 10, 35, 22, 23, 13, 43, 45, 51, 42, 41])
+    );
+    assert_ne!(
+        string(full, "tlstap.client.ja4"),
+        string(resumed, "tlstap.client.ja4"),
+        "the JA4 itself reports what was sent"
+    );
+    for record in [full, resumed] {
+        assert_eq!(string(record, "tlstap.client.stack"), "openssl 3.0");
+        assert_eq!(string(record, "tlstap.client.stack_basis"), "ja4_bc");
+        let findings = field(record, "tlstap.findings");
+        assert!(
+            !findings.to_string().contains("new_client_stack"),
+            "{findings}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Differential test against Zeek's own `ssl.log` / `x509.log` baselines.
 //!
-//! For every Zeek btest listed in `../shared/corpus/zeek-baselines/manifest.json`
+//! For every Zeek btest listed in the corpus's `zeek-baselines/manifest.json`
+//! (`TLSTAP_CORPUS`, see the README; without it the test skips)
 //! whose traces are all in the corpus, tlstap reads the trace(s) and each Zeek
 //! `ssl.log` row is matched to a tlstap record by
 //! (id.orig_h, id.orig_p, id.resp_h, id.resp_p) = (source.ip, source.port,
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+
+mod support;
 
 /// Zeek rows matched to a tlstap record and compared field by field.
 /// Pinned exactly: update it (and the tables) when tlstap learns to see more.
@@ -816,17 +819,13 @@ fn compare_block(
 
 #[test]
 fn every_zeek_tls_baseline_agrees_on_version_cipher_sni_and_certificates() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let Some(corpus) = support::corpus_or_skip(
+        "every_zeek_tls_baseline_agrees_on_version_cipher_sni_and_certificates",
+    ) else {
+        return;
+    };
     let baselines = corpus.join("zeek-baselines");
     let manifest_path = baselines.join("manifest.json");
-    if !manifest_path.is_file() {
-        eprintln!(
-            "SKIP every_zeek_tls_baseline_agrees_on_version_cipher_sni_and_certificates: {} not found \
-             (the shared evaluation corpus is not checked out next to this crate)",
-            manifest_path.display()
-        );
-        return;
-    }
     for (_, _, reason) in KNOWN_TLSTAP_BUGS {
         assert!(
             reason.starts_with("TLSTAP BUG:"),

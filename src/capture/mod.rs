@@ -1,14 +1,17 @@
-//! Packet sources: pcap/pcapng files (and stdin) now, live interfaces next.
+//! Packet sources: pcap/pcapng files (plain, gzip or zstd; also stdin) and
+//! live interfaces.
 //!
 //! A source yields borrowed packets (timestamp, link type, bytes) one at a time;
 //! the pipeline's reader thread copies what it needs into batches. Nothing here
 //! knows about protocols. Errors name the file or interface and keep libpcap's
 //! own words, because a truncated or foreign file is something a person must fix.
 
+mod compressed;
 mod live;
 
 use std::path::{Path, PathBuf};
 
+pub use compressed::Compression;
 pub use live::{LiveOptions, LiveSource};
 
 use crate::time::PacketTime;
@@ -97,24 +100,47 @@ pub enum CaptureError {
     },
 }
 
-/// A pcap or pcapng file read through libpcap; `-` reads standard input.
+/// A pcap or pcapng file read through libpcap; `-` reads standard input. A
+/// gzip or zstd file (told by its first bytes) is decompressed as it is read.
 pub struct FileSource {
     capture: pcap::Capture<pcap::Offline>,
     path: PathBuf,
     link: LinkType,
     packets: u64,
     bytes: u64,
+    /// Set when the bytes come through a pipe (stdin, compressed files).
+    feeder: Option<compressed::Feeder>,
 }
 
 impl FileSource {
     /// Opens `path` and applies the optional BPF `filter` (libpcap syntax).
     pub fn open(path: &Path, filter: Option<&str>) -> Result<Self, CaptureError> {
-        // libpcap reads stdin when the name is exactly "-".
-        let mut capture = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
-            .map_err(|error| CaptureError::Open {
-                path: path.to_path_buf(),
-                message: describe_open_error(path, &error),
-            })?;
+        let open_error = |message: String| CaptureError::Open {
+            path: path.to_path_buf(),
+            message,
+        };
+        if path.as_os_str() != "-" && !path.exists() {
+            return Err(open_error("no such file".to_string()));
+        }
+        let (opened, mut feeder) = match compressed::open(path).map_err(open_error)? {
+            compressed::Input::Direct => (
+                pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano),
+                None,
+            ),
+            compressed::Input::Piped { pipe, feeder } => (from_pipe(pipe), Some(feeder)),
+        };
+        let mut capture = match opened {
+            Ok(capture) => capture,
+            Err(error) => {
+                // A stream that broke before the file header explains the
+                // failure better than libpcap's view of the short pipe.
+                let broken = feeder.as_mut().and_then(compressed::Feeder::finish);
+                let compression = feeder.as_ref().map(compressed::Feeder::compression);
+                return Err(open_error(
+                    broken.unwrap_or_else(|| describe_open_error(path, &error, compression)),
+                ));
+            }
+        };
         if let Some(filter) = filter {
             capture
                 .filter(filter, true)
@@ -131,6 +157,7 @@ impl FileSource {
             link,
             packets: 0,
             bytes: 0,
+            feeder,
         })
     }
 
@@ -142,9 +169,13 @@ impl FileSource {
         self.link
     }
 
-    /// Approximate file bytes consumed so far (record headers included), for progress.
+    /// Approximate file bytes consumed so far (record headers included; for a
+    /// compressed file, compressed bytes), for progress against the file size.
     pub fn bytes_read(&self) -> u64 {
-        self.bytes
+        match &self.feeder {
+            Some(feeder) if feeder.compression() != Compression::None => feeder.bytes_consumed(),
+            _ => self.bytes,
+        }
     }
 
     pub fn packets_read(&self) -> u64 {
@@ -169,25 +200,61 @@ impl FileSource {
                     wire_length: packet.header.len,
                 }))
             }
-            Err(pcap::Error::NoMorePackets) => Ok(None),
-            Err(error) => Err(CaptureError::Read {
-                path: self.path.clone(),
-                packets: self.packets,
-                message: error.to_string(),
-            }),
+            Err(pcap::Error::NoMorePackets) => {
+                // The end of the pipe is also where a broken stream shows.
+                let broken = self.feeder.as_mut().and_then(compressed::Feeder::finish);
+                match broken {
+                    Some(message) => Err(read_error(&self.path, self.packets, message)),
+                    None => Ok(None),
+                }
+            }
+            Err(error) => {
+                // A cut pcap record is often the symptom of a broken stream.
+                let broken = self.feeder.as_mut().and_then(compressed::Feeder::finish);
+                let message = broken.unwrap_or_else(|| error.to_string());
+                Err(read_error(&self.path, self.packets, message))
+            }
         }
     }
 }
 
-fn describe_open_error(path: &Path, error: &pcap::Error) -> String {
+fn read_error(path: &Path, packets: u64, message: String) -> CaptureError {
+    CaptureError::Read {
+        path: path.to_path_buf(),
+        packets,
+        message,
+    }
+}
+
+/// A capture read from the read end of a pipe the feeder thread writes.
+#[allow(unsafe_code)]
+fn from_pipe(pipe: std::os::fd::OwnedFd) -> Result<pcap::Capture<pcap::Offline>, pcap::Error> {
+    use std::os::fd::IntoRawFd;
+    let fd = pipe.into_raw_fd();
+    // SAFETY: `fd` comes from `OwnedFd::into_raw_fd`, so this process has no
+    // other owner of it and nothing else will close it; libpcap takes sole
+    // ownership (fdopen, closed by pcap_close), which is what the function
+    // requires. It is a valid open descriptor: the OwnedFd was live until now.
+    unsafe { pcap::Capture::from_raw_fd_with_precision(fd, pcap::Precision::Nano) }
+}
+
+fn describe_open_error(
+    path: &Path,
+    error: &pcap::Error,
+    compression: Option<Compression>,
+) -> String {
     // libpcap's "unknown file format" is accurate but unhelpful to a person who
-    // passed a text file or a gzip by mistake.
+    // passed a text file by mistake.
     let text = error.to_string();
     if path.as_os_str() != "-" && !path.exists() {
         return "no such file".to_string();
     }
     if text.contains("unknown file format") {
-        return format!("not a pcap or pcapng file ({text})");
+        return match compression {
+            Some(Compression::Gzip) => format!("gzip data is not a pcap or pcapng file ({text})"),
+            Some(Compression::Zstd) => format!("zstd data is not a pcap or pcapng file ({text})"),
+            _ => format!("not a pcap or pcapng file ({text})"),
+        };
     }
     text
 }

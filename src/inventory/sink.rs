@@ -79,6 +79,13 @@ impl Sink for InventorySink {
         self.commit()
     }
 
+    /// Commits, applies retention (the run's own records count as the
+    /// newest) and checkpoints the log into the database file.
+    fn close(&mut self) -> Result<(), OutputError> {
+        self.commit()?;
+        self.inventory.finish().map_err(to_output_error)
+    }
+
     /// Records added, and records refused (malformed, or a new service past the cap).
     fn counters(&self) -> crate::output::sink::SinkCounters {
         let counters = self.inventory.counters();

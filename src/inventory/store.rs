@@ -430,6 +430,12 @@ impl Inventory {
 
     /// Commits, applies retention and checkpoints the WAL into the file.
     pub fn close(mut self) -> Result<(), InventoryError> {
+        self.finish()
+    }
+
+    /// What [`Self::close`] does, for an owner that cannot give the
+    /// inventory up (the output sink); it stays usable.
+    pub fn finish(&mut self) -> Result<(), InventoryError> {
         if self.read_only {
             return Ok(());
         }
@@ -445,9 +451,9 @@ impl Inventory {
         self.counters.clone()
     }
 
-    /// Deletes rows and events last seen more than `retention_days` before
-    /// the newest record time in the store. Packet time, not the wall clock:
-    /// an old capture read today keeps its rows.
+    /// Deletes rows and events last seen, and runs started, more than
+    /// `retention_days` before the newest record time in the store. Packet
+    /// time, not the wall clock: an old capture read today keeps its rows.
     fn apply_retention(&mut self) -> Result<(), InventoryError> {
         let Some(days) = self.limits.retention_days else {
             return Ok(());
@@ -490,6 +496,15 @@ impl Inventory {
                 .map_err(self.sql("apply retention"))?;
             deleted += changed as u64;
         }
+        // Runs by their (wall-clock) start; never the run in progress.
+        let changed = self
+            .connection
+            .execute(
+                "DELETE FROM runs WHERE started < ?1 AND id IS NOT ?2",
+                params![&cutoff, self.run_id],
+            )
+            .map_err(self.sql("apply retention"))?;
+        deleted += changed as u64;
         self.commit()?;
         self.counters.rows_expired += deleted;
         self.refresh_service_count()

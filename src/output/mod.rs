@@ -83,6 +83,8 @@ pub struct RecordWriter {
     /// for sinks that need the whole line at once.
     tail: Vec<u8>,
     counters: Counters,
+    /// The sink's `lines_lost` already taken out of `records_written`.
+    lines_lost_counted: u64,
 }
 
 impl RecordWriter {
@@ -93,6 +95,7 @@ impl RecordWriter {
             line: Vec::with_capacity(4096),
             tail: Vec::with_capacity(1024),
             counters: Counters::default(),
+            lines_lost_counted: 0,
         }
     }
 
@@ -178,7 +181,8 @@ impl RecordWriter {
             return Err(error.into());
         }
         self.line.push(b'\n');
-        self.sink.write_line(&self.line)?;
+        let written = self.sink.write_line(&self.line);
+        self.settle(written)?;
         self.counters.records_written += 1;
         Ok(())
     }
@@ -187,7 +191,28 @@ impl RecordWriter {
         if let Some(archive) = self.archive.as_mut() {
             archive.flush()?;
         }
-        self.sink.flush()
+        let flushed = self.sink.flush();
+        self.settle(flushed)
+    }
+
+    /// A closed output: records it accepted but never delivered are not written.
+    fn settle(&mut self, result: Result<(), OutputError>) -> Result<(), OutputError> {
+        if let Err(OutputError::Closed) = result {
+            let lost = self.sink.lines_lost();
+            let new = lost.saturating_sub(self.lines_lost_counted);
+            self.lines_lost_counted = lost;
+            self.counters.records_written = self.counters.records_written.saturating_sub(new);
+        }
+        result
+    }
+
+    /// Closes the archive (the inventory: retention, log checkpoint) at the
+    /// end of a run; the output itself was flushed by the run.
+    pub fn close_archive(&mut self) -> Result<(), OutputError> {
+        match self.archive.as_mut() {
+            Some(archive) => archive.close(),
+            None => Ok(()),
+        }
     }
 
     /// Reopens file outputs (SIGHUP).

@@ -136,7 +136,7 @@ fn rendered<T: serde::Serialize>(empty: bool, list: T) -> Option<Box<RawValue>> 
 impl ClientPrints {
     fn new(hello: &ClientHelloSummary, summary: &HandshakeSummary, policy: &Policy) -> Self {
         let ja4 = ja4::client(hello, summary.carrier);
-        let found = policy.stacks.identify(&ja4.fingerprint);
+        let found = policy.stacks.identify_hello(hello, summary.carrier);
         let ciphers = CipherNames(&hello.cipher_suites);
         Self {
             ja3: ja3::client(hello),

@@ -103,6 +103,7 @@ pub fn summarize_client_hello(
                     .iter()
                     .map(|p| String::from_utf8_lossy(p).into_owned())
                     .collect();
+                summary.alpn_first_raw = protocols.first().map_or_else(Vec::new, |p| p.to_vec());
             }
             TlsExtension::SupportedVersions(versions) => {
                 summary.supported_versions = versions.iter().map(|v| v.0).collect();

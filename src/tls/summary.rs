@@ -129,7 +129,11 @@ pub struct ClientHelloSummary {
     /// Extension types in wire order, GREASE included (fingerprints filter it).
     pub extensions: Vec<u16>,
     pub server_name: Option<String>,
+    /// ALPN protocol names for display (invalid UTF-8 becomes U+FFFD).
     pub alpn: Vec<String>,
+    /// The first ALPN protocol name as sent, for JA4, which reads its bytes
+    /// (`alpn` cannot give them back); empty without ALPN.
+    pub alpn_first_raw: Vec<u8>,
     pub supported_versions: Vec<u16>,
     pub supported_groups: Vec<u16>,
     pub ec_point_formats: Vec<u8>,

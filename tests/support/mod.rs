@@ -660,10 +660,45 @@ pub fn sha256_hex(der: &[u8]) -> String {
         .collect()
 }
 
-/// The shared corpus, if present beside the repository.
-pub fn corpus() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    path.is_dir().then_some(path)
+/// Where the external corpus (Zeek traces and baselines, tshark facts,
+/// QUIC and misc traces) is looked for: `TLSTAP_CORPUS`, else
+/// `../shared/corpus` beside the repository. `build.rs` uses the same rule.
+pub fn corpus_dir() -> PathBuf {
+    match std::env::var_os("TLSTAP_CORPUS") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
+    }
+}
+
+/// The corpus for the test `test`, or `None` when it is missing: the test
+/// then returns early (it passes without running) and [`skipped`] says so.
+/// With `TLSTAP_REQUIRE_CORPUS=1` (CI) a missing corpus fails the test instead.
+pub fn corpus_or_skip(test: &str) -> Option<PathBuf> {
+    let dir = corpus_dir();
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    skipped(test, &dir);
+    None
+}
+
+/// Tells the person running the tests that `test` did not run because
+/// `missing` (external test data) is absent, or fails the test when
+/// `TLSTAP_REQUIRE_CORPUS` is set. The line goes to stderr directly, not
+/// through `eprintln!`, because the test harness hides what a passing test
+/// prints.
+pub fn skipped(test: &str, missing: &Path) {
+    assert!(
+        std::env::var_os("TLSTAP_REQUIRE_CORPUS").is_none_or(|v| v.is_empty() || v == "0"),
+        "{test}: TLSTAP_REQUIRE_CORPUS is set but {} is missing",
+        missing.display()
+    );
+    // One write, so parallel tests do not interleave inside the line.
+    let line = format!(
+        "tlstap tests: skipped {test}: {} not found (README, \"Tests\")\n",
+        missing.display()
+    );
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Interleaves conversations frame by frame (round robin), `step` µs apart,

@@ -54,6 +54,17 @@ pub trait Sink: Send {
     fn counters(&self) -> SinkCounters {
         SinkCounters::default()
     }
+    /// Lines `write_line` accepted that never reached the destination because
+    /// its reader went away ([`OutputError::Closed`]), e.g. stdout's buffer
+    /// when `| head` exits. The writer takes them back out of "written".
+    fn lines_lost(&self) -> u64 {
+        0
+    }
+    /// Ends the destination at the end of a run: flushes, and the inventory
+    /// also applies retention and checkpoints its log.
+    fn close(&mut self) -> Result<(), OutputError> {
+        self.flush()
+    }
 }
 
 /// Options that apply to file sinks.

@@ -5,12 +5,15 @@ use crate::output::OutputError;
 /// only its own branch; another failing sink is reported after all were tried.
 pub struct MultiSink {
     sinks: Vec<Option<Box<dyn Sink>>>,
+    /// `lines_lost` of each closed branch, taken when it closed.
+    lost_when_closed: Vec<u64>,
 }
 
 impl MultiSink {
     pub fn new(sinks: Vec<Box<dyn Sink>>) -> Self {
         Self {
             sinks: sinks.into_iter().map(Some).collect(),
+            lost_when_closed: Vec::new(),
         }
     }
 
@@ -23,7 +26,10 @@ impl MultiSink {
             let Some(sink) = slot else { continue };
             match action(sink.as_mut()) {
                 Ok(()) => {}
-                Err(OutputError::Closed) => *slot = None,
+                Err(OutputError::Closed) => {
+                    self.lost_when_closed.push(sink.lines_lost());
+                    *slot = None;
+                }
                 Err(error) => {
                     first_error.get_or_insert(error);
                 }
@@ -50,6 +56,16 @@ impl Sink for MultiSink {
 
     fn reopen(&mut self) -> Result<(), OutputError> {
         self.each(|sink| sink.reopen())
+    }
+
+    /// Lost only once every branch closed; a line counts as lost when the
+    /// branch that lost the fewest lost it (an estimate that never says more
+    /// records were lost than were).
+    fn lines_lost(&self) -> u64 {
+        if self.sinks.iter().any(Option::is_some) {
+            return 0;
+        }
+        self.lost_when_closed.iter().copied().min().unwrap_or(0)
     }
 
     fn counters(&self) -> SinkCounters {

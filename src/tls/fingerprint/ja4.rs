@@ -42,26 +42,36 @@ fn version(hello: &ClientHelloSummary) -> &'static str {
     }
 }
 
-/// First and last characters of the first ALPN value; when either end byte
-/// is not ASCII alphanumeric, the first and last characters of its hex form;
-/// "00" without ALPN.
+/// JA4's ALPN characters: the first and last byte of the first ALPN value
+/// when both are ASCII alphanumeric (a one-byte value gives that character
+/// twice); "00" without ALPN or with an empty first value. Otherwise two
+/// references disagree and we follow the one users compare against:
+/// - an end byte outside ASCII becomes '9', as FoxIO's own tools (python
+///   ja4.py, rust ja4) write it and as their expected output for
+///   `tls-non-ascii-alpn.pcapng` (`0xba 0xad` -> "99") says. JA4.md's later
+///   hex rule would give "bd"; no FoxIO tool writes that, and JA4 databases
+///   are filled by those tools.
+/// - ASCII ends that are not alphanumeric (`h2/`) take JA4.md's rule: the
+///   first and last characters of the value's hex form ("6f").
+/// Bytes, not text: a non-UTF-8 value read through U+FFFD gave "ed".
 fn alpn(hello: &ClientHelloSummary) -> String {
-    let Some(first) = hello.alpn.first() else {
-        return "00".to_string();
-    };
-    let bytes = first.as_bytes();
+    let bytes = hello.alpn_first_raw.as_slice();
     let (Some(&head), Some(&tail)) = (bytes.first(), bytes.last()) else {
         return "00".to_string();
     };
     if head.is_ascii_alphanumeric() && tail.is_ascii_alphanumeric() {
-        format!("{}{}", head as char, tail as char)
-    } else {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let mut chars = hex.chars();
-        let first = chars.next().unwrap_or('0');
-        let last = chars.next_back().unwrap_or(first);
-        format!("{first}{last}")
+        return format!("{}{}", char::from(head), char::from(tail));
     }
+    if !head.is_ascii() || !tail.is_ascii() {
+        let end = |b: u8| if b.is_ascii() { char::from(b) } else { '9' };
+        return format!("{}{}", end(head), end(tail));
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    format!(
+        "{}{}",
+        char::from(HEX[usize::from(head >> 4)]),
+        char::from(HEX[usize::from(tail & 0x0f)])
+    )
 }
 
 /// Appends `values` as comma-separated 4-digit lowercase hex.
@@ -171,6 +181,7 @@ mod tests {
             ],
             supported_versions: vec![0x5a5a, 0x0304, 0x0303],
             alpn: vec!["h2".into(), "http/1.1".into()],
+            alpn_first_raw: b"h2".to_vec(),
             signature_algorithms: vec![
                 0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
             ],
@@ -203,26 +214,77 @@ mod tests {
         );
     }
 
-    #[test]
-    fn alpn_rules_follow_the_specification_examples() {
-        let with = |value: &[u8]| {
-            let hello = ClientHelloSummary {
-                alpn: vec![String::from_utf8_lossy(value).into_owned()],
-                ..ClientHelloSummary::default()
-            };
-            alpn(&hello)
+    fn with_alpn(value: &[u8]) -> String {
+        let hello = ClientHelloSummary {
+            alpn: vec![String::from_utf8_lossy(value).into_owned()],
+            alpn_first_raw: value.to_vec(),
+            ..ClientHelloSummary::default()
         };
-        assert_eq!(with(b"h2"), "h2");
-        assert_eq!(with(b"http/1.1"), "h1");
-        assert_eq!(with(b"h"), "hh");
-        assert_eq!(
-            with(b"0\x01\x02\x31"),
-            "01",
-            "alphanumeric ends are used as they are"
-        );
+        alpn(&hello)
+    }
+
+    #[test]
+    fn alpn_alphanumeric_ends_are_used_as_they_are() {
+        assert_eq!(with_alpn(b"h2"), "h2");
+        assert_eq!(with_alpn(b"http/1.1"), "h1");
+        // Only the two ends are looked at.
+        assert_eq!(with_alpn(b"0\x01\x02\x31"), "01");
+    }
+
+    #[test]
+    fn alpn_of_one_byte_is_that_character_twice() {
+        assert_eq!(with_alpn(b"h"), "hh");
+    }
+
+    #[test]
+    fn alpn_absent_or_empty_is_00() {
         assert_eq!(alpn(&ClientHelloSummary::default()), "00");
-        // A non-alphanumeric end byte: first and last hex characters.
-        assert_eq!(with(b"0\x7f"), "3f");
+        assert_eq!(with_alpn(b""), "00");
+    }
+
+    /// JA4.md's five "ALPN Extension Value" examples, with FoxIO's tools'
+    /// '9' for a non-ASCII end; ASCII punctuation keeps the hex rule.
+    #[test]
+    fn alpn_with_a_non_alphanumeric_end() {
+        assert_eq!(with_alpn(&[0xab]), "99");
+        assert_eq!(with_alpn(&[0xab, 0xcd]), "99");
+        assert_eq!(with_alpn(&[0x30, 0xab]), "09");
+        assert_eq!(with_alpn(&[0x30, 0x31, 0xab, 0xcd]), "09");
+        assert_eq!(with_alpn(&[0x30, 0xab, 0xcd, 0x31]), "01");
+        // ASCII punctuation is not alphanumeric either.
+        assert_eq!(with_alpn(b"0\x7f"), "3f");
+        assert_eq!(with_alpn(b"h2/"), "6f");
+    }
+
+    /// FoxIO's vector tls-non-ascii-alpn.pcapng: the JA4.md example hello
+    /// (15 ciphers, 16 extensions, the example's signature algorithms) with
+    /// the first ALPN value 0xba 0xad. FoxIO's expected-output file says
+    /// `t13d151699_…` (their tools' '9' substitution, see `alpn`). The
+    /// value is not valid UTF-8, so reading it as text gave "ed".
+    #[test]
+    fn regression_foxio_non_ascii_alpn_vector() {
+        let hello = ClientHelloSummary {
+            legacy_version: 0x0303,
+            cipher_suites: vec![
+                0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013,
+                0xc014, 0x009c, 0x009d, 0x002f, 0x0035,
+            ],
+            extensions: vec![
+                0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023,
+                0x0012, 0x002b, 0xff01, 0x000b, 0x000a, 0x0015,
+            ],
+            supported_versions: vec![0x0304, 0x0303],
+            alpn: vec![String::from_utf8_lossy(&[0xba, 0xad]).into_owned()],
+            alpn_first_raw: vec![0xba, 0xad],
+            signature_algorithms: vec![
+                0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+            ],
+            ..ClientHelloSummary::default()
+        };
+        assert_eq!(
+            client(&hello, Carrier::Tcp).fingerprint,
+            "t13d151699_8daaf6152771_e5627efa2ab1"
+        );
     }
 
     #[test]

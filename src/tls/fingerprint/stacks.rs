@@ -9,12 +9,23 @@
 //! Users add entries (policy file) through [`StackCatalog::extend`]; theirs win.
 //!
 //! The catalog is parsed once; [`StackCatalog::identify`] is two hash lookups
-//! on fixed-size keys and allocates nothing.
+//! on fixed-size keys and allocates nothing. Sessions are matched with
+//! [`StackCatalog::identify_hello`], which leaves out the extensions only a
+//! resumption adds, so a client's resumed handshakes name the same stack as
+//! its full ones (the catalog holds full handshakes).
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use toml::Spanned;
+
+use super::{ja4, Carrier};
+use crate::tls::summary::{ClientHelloSummary, HandshakeSummary};
+
+/// Extensions a client sends only when it resumes with a PSK: pre_shared_key
+/// (41, RFC 8446 §4.2.11) and early_data (42, §4.2.10). They change JA4 `c`
+/// but say nothing about the library that sent them.
+const RESUMPTION_EXTENSIONS: [u16; 2] = [41, 42];
 
 /// Length of the JA4 `b` and `c` parts: 12 lowercase hex characters.
 const HASH_LENGTH: usize = 12;
@@ -338,6 +349,37 @@ impl StackCatalog {
         self.entries.iter().map(|(entry, _)| entry)
     }
 
+    /// The stack that sent `hello`: [`Self::identify`] on its JA4, computed
+    /// without [`RESUMPTION_EXTENSIONS`], so an OpenSSL client resuming with a
+    /// PSK (`samples/resumption/`) is the OpenSSL of its full handshake, not
+    /// an unknown stack. Once per session; a resumed hello is copied once.
+    pub fn identify_hello(&self, hello: &ClientHelloSummary, carrier: Carrier) -> StackMatch<'_> {
+        let resumed = hello
+            .extensions
+            .iter()
+            .any(|e| RESUMPTION_EXTENSIONS.contains(e));
+        let fingerprint = if resumed {
+            let mut full = hello.clone();
+            full.extensions
+                .retain(|e| !RESUMPTION_EXTENSIONS.contains(e));
+            ja4::client(&full, carrier).fingerprint
+        } else {
+            ja4::client(hello, carrier).fingerprint
+        };
+        self.identify(&fingerprint)
+    }
+
+    /// [`Self::identify_hello`] for a session's first ClientHello; `Unknown`
+    /// when none was parsed.
+    pub fn identify_session(&self, session: &HandshakeSummary) -> StackMatch<'_> {
+        session
+            .client_hello
+            .as_ref()
+            .map_or(StackMatch::Unknown, |hello| {
+                self.identify_hello(hello, session.carrier)
+            })
+    }
+
     /// The stack for a JA4 fingerprint `a_b_c`: an exact (b, c) entry, else a
     /// `c`-only entry when that is unambiguous (see [`MatchBasis::Ja4C`]),
     /// else `Unknown`. Anything that is not a JA4 is `Unknown`.
@@ -431,6 +473,72 @@ ja4_c = "dddddddddddd"
                 .label(),
             "gnutls 3.7"
         );
+    }
+
+    /// A ClientHello like OpenSSL 3.0's default, and the catalog entry for it.
+    fn openssl_hello() -> (ClientHelloSummary, StackCatalog) {
+        let hello = ClientHelloSummary {
+            legacy_version: 0x0303,
+            cipher_suites: vec![0x1302, 0x1303, 0x1301, 0xc02c, 0xc030, 0x00ff],
+            extensions: vec![0, 11, 10, 35, 22, 23, 13, 43, 45, 51],
+            supported_versions: vec![0x0304, 0x0303],
+            signature_algorithms: vec![0x0403, 0x0503, 0x0603, 0x0807],
+            ..ClientHelloSummary::default()
+        };
+        let fingerprint = ja4::client(&hello, Carrier::Tcp).fingerprint;
+        let mut parts = fingerprint.split('_').skip(1);
+        let (b, c) = (parts.next().unwrap(), parts.next().unwrap());
+        let mut catalog = StackCatalog::default();
+        catalog.extend(vec![entry("openssl", "3.0", b, c)]);
+        (hello, catalog)
+    }
+
+    #[test]
+    fn a_psk_resumption_names_the_stack_of_the_full_handshake() {
+        let (full, catalog) = openssl_hello();
+        let expected = known("openssl", "3.0", MatchBasis::Ja4Bc);
+        assert_eq!(catalog.identify_hello(&full, Carrier::Tcp), expected);
+        // What `openssl s_client -sess_in -early_data` adds: early_data, then
+        // pre_shared_key (always last, RFC 8446 §4.2.11).
+        let mut resumed = full.clone();
+        resumed.extensions.extend([42, 41]);
+        resumed.psk = true;
+        resumed.early_data = true;
+        let resumed_ja4 = ja4::client(&resumed, Carrier::Tcp).fingerprint;
+        assert_eq!(
+            catalog.identify(&resumed_ja4),
+            StackMatch::Unknown,
+            "c moved"
+        );
+        assert_eq!(catalog.identify_hello(&resumed, Carrier::Tcp), expected);
+        // pre_shared_key alone (no early data) too.
+        resumed.extensions.retain(|&e| e != 42);
+        assert_eq!(catalog.identify_hello(&resumed, Carrier::Tcp), expected);
+    }
+
+    #[test]
+    fn other_extensions_still_tell_stacks_apart() {
+        let (full, catalog) = openssl_hello();
+        let mut other = full.clone();
+        other.extensions.push(21); // padding: part of what a library sends
+        assert_eq!(
+            catalog.identify_hello(&other, Carrier::Tcp),
+            StackMatch::Unknown
+        );
+        other.extensions.push(41);
+        assert_eq!(
+            catalog.identify_hello(&other, Carrier::Tcp),
+            StackMatch::Unknown
+        );
+    }
+
+    #[test]
+    fn a_session_without_a_client_hello_is_unknown() {
+        let (full, catalog) = openssl_hello();
+        let mut session = HandshakeSummary::default();
+        assert_eq!(catalog.identify_session(&session), StackMatch::Unknown);
+        session.client_hello = Some(Box::new(full));
+        assert_eq!(catalog.identify_session(&session).label(), "openssl 3.0");
     }
 
     #[test]
