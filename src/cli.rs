@@ -222,6 +222,14 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub idle_timeout: u64,
 
+    /// Memory for flows, handshake buffers, certificate caches and records
+    /// waiting for output, all workers together (e.g. 256M, 1G; default
+    /// 256M, or `[sensor] memcap` of the policy). Near it, idle flows time
+    /// out sooner and stalled handshakes are shed; at it, new flows are
+    /// refused. The stats record counts what was shed (memcap_*).
+    #[arg(long, value_name = "BYTES", value_parser = tlstap::memory::parse_bytes)]
+    pub memcap: Option<usize>,
+
     /// Flows tracked per worker (at least 1); the oldest is evicted (and counted) beyond this.
     #[arg(long, value_name = "N", default_value_t = 131_072,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
@@ -430,6 +438,11 @@ fn install_signals() -> Result<Controls> {
 pub fn read(args: ReadArgs) -> Result<i32> {
     let policy = args.analysis.policy()?;
     let mut config = args.analysis.pipeline(args.workers, args.filter.clone())?;
+    config.memcap = args
+        .analysis
+        .memcap
+        .or(policy.memcap)
+        .unwrap_or(config.memcap);
     for file in &args.files {
         if file.as_os_str() != "-" && !file.exists() {
             bail!("{}: no such file", file.display());
@@ -501,6 +514,11 @@ pub fn read(args: ReadArgs) -> Result<i32> {
 pub fn live(args: LiveArgs) -> Result<i32> {
     let policy = args.analysis.policy()?;
     let mut config = args.analysis.pipeline(args.workers, args.filter.clone())?;
+    config.memcap = args
+        .analysis
+        .memcap
+        .or(policy.memcap)
+        .unwrap_or(config.memcap);
     config.overload = if args.overload == "block" {
         Overload::Block
     } else {

@@ -32,6 +32,21 @@ pub const DEFAULT_MEMCAP: usize = 256 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
 const MAX_IDLE_CREDIT: usize = 4 * CHUNK;
 
+/// Parses a byte size as people write it: `268435456`, `256M`, `256MiB`,
+/// `1G`, `64 MB`. Binary multiples: `M` and `MB` both mean MiB, as in
+/// Suricata's memcap settings. At least 1 MiB.
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let bytes = parse_size::Config::new()
+        .with_binary()
+        .parse_size(text.trim())
+        .map_err(|error| format!("{text:?} is not a byte size ({error}); try 256M or 1G"))?;
+    let bytes = usize::try_from(bytes).map_err(|_| format!("{text:?} is too large"))?;
+    if bytes < 1024 * 1024 {
+        return Err(format!("{text:?} is below the smallest memcap, 1M"));
+    }
+    Ok(bytes)
+}
+
 /// The shared byte budget.
 #[derive(Debug)]
 pub struct MemoryBudget {
@@ -217,6 +232,16 @@ impl Drop for MemoryAccount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sizes_parse_in_binary_units() {
+        assert_eq!(parse_bytes("64M"), Ok(64 << 20));
+        assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert_eq!(parse_bytes("2097152"), Ok(2 << 20));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("12K").unwrap_err().contains("smallest"));
+    }
 
     #[test]
     fn charges_stop_at_the_cap_and_come_back() {

@@ -24,6 +24,7 @@ use std::collections::BinaryHeap;
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -35,12 +36,16 @@ use crate::decode::{
     self, DecodeConfig, Decoded, EncapPath, IpFragment, Packet, TcpSegment, Transport,
 };
 use crate::flow::{Endpoint, FlowKey, FlowLimits, FlowPacket, FlowTable};
+use crate::memory::{MemoryAccount, MemoryBudget};
 use crate::output::{
     OutputError, OutputOptions, PrepareLimits, PreparedRecord, Preparer, RecordKind, RecordWriter,
 };
 use crate::policy::{Evaluator, Policy};
-use crate::stats::{histogram, ReaderStats, Snapshot};
+use crate::stats::{histogram, MemoryStats, ReaderStats, Snapshot};
 use crate::time::PacketTime;
+
+/// Sweep interval while the memory budget is in emergency mode.
+const EMERGENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the reader does when a worker's queue is full (live capture only;
 /// a file read always waits).
@@ -82,6 +87,9 @@ pub struct PipelineConfig {
     pub stats_interval: Option<Duration>,
     /// Live: print a status line on stderr with every stats record.
     pub status_line: bool,
+    /// Bytes all workers together may hold in flows, handshakes, caches and
+    /// records waiting for output (`--memcap`).
+    pub memcap: usize,
 }
 
 impl Default for PipelineConfig {
@@ -103,6 +111,7 @@ impl Default for PipelineConfig {
             overload: Overload::Drop,
             stats_interval: None,
             status_line: false,
+            memcap: crate::memory::DEFAULT_MEMCAP,
         }
     }
 }
@@ -214,6 +223,7 @@ pub fn run(
     progress: Progress<'_>,
 ) -> RunOutcome {
     let workers = config.workers.max(1);
+    let budget = MemoryBudget::new(config.memcap);
     let output_stop = AtomicBool::new(false);
     let (output_tx, output_rx) = bounded::<WorkerMessage>(workers * (config.queue_batches + 2));
     let mut worker_txs = Vec::with_capacity(workers);
@@ -233,12 +243,16 @@ pub fn run(
             worker_txs.push(batch_tx);
             return_rxs.push(return_rx);
             let output_tx = output_tx.clone();
+            let memory = MemoryAccount::new(Arc::clone(&budget));
             // Named threads: `top -H` and profilers tell the stages apart.
             let spawned = std::thread::Builder::new()
                 .name(format!("tlstap-worker{worker}"))
                 .spawn_scoped(scope, move || {
                     let preparer = Preparer::new(policy, config.output, config.prepare);
-                    run_worker(worker, config, preparer, batch_rx, return_tx, output_tx)
+                    let table = FlowTable::with_memory(config.flow, memory);
+                    run_worker(
+                        worker, config, table, preparer, batch_rx, return_tx, output_tx,
+                    )
                 });
             match spawned {
                 Ok(handle) => handles.push(handle),
@@ -252,7 +266,7 @@ pub fn run(
             std::thread::Builder::new()
                 .name("tlstap-output".to_string())
                 .spawn_scoped(scope, move || {
-                    run_output(output_rx, workers, policy, writer, config, controls, stop)
+                    run_output(output_rx, policy, writer, config, controls, stop, budget)
                 })
         };
         let output = match output {
@@ -585,13 +599,12 @@ impl Reader<'_> {
 fn run_worker(
     worker: usize,
     config: &PipelineConfig,
+    mut table: FlowTable,
     mut preparer: Preparer<'_>,
     batches: Receiver<Batch>,
     returns: Sender<Batch>,
     output: Sender<WorkerMessage>,
 ) {
-    let sweep_interval = config.sweep_interval;
-    let mut table = FlowTable::new(config.flow);
     let mut events = Vec::new();
     let mut next_sweep: Option<PacketTime> = None;
     let mut processing = histogram();
@@ -622,12 +635,19 @@ fn run_worker(
         }
         // Sweeps run at the same input positions in every worker, so which
         // flows time out does not depend on how flows were sharded.
+        // In emergency mode sweeps come at least every second, for the
+        // shorter timeouts (then sharding may change which flows are shed).
         let due = next_sweep.is_none_or(|at| batch.clock >= at);
         if due {
             if next_sweep.is_some() {
                 table.sweep(batch.clock, batch.upto, &mut events);
             }
-            next_sweep = Some(batch.clock.saturating_add(sweep_interval));
+            let interval = if table.in_emergency() {
+                config.sweep_interval.min(EMERGENCY_SWEEP_INTERVAL)
+            } else {
+                config.sweep_interval
+            };
+            next_sweep = Some(batch.clock.saturating_add(interval));
         }
         let last = batch.last;
         let watermark = if last { u64::MAX } else { batch.upto };
@@ -640,6 +660,11 @@ fn run_worker(
             .drain(..)
             .map(|event| preparer.prepare(event))
             .collect();
+        // Records waiting for output hold memory too; the output stage gives
+        // it back as it writes them. Forced: finished work is never dropped.
+        table
+            .budget()
+            .force_take(records.iter().map(PreparedRecord::footprint).sum());
         let report = batch.stats.then(|| {
             Box::new(WorkerReport {
                 counters: table.counters(),
@@ -696,6 +721,7 @@ struct OutputStage<'a> {
     error: Option<OutputError>,
     closed: bool,
     stop: &'a AtomicBool,
+    memory: Arc<MemoryBudget>,
 }
 
 impl OutputStage<'_> {
@@ -707,6 +733,7 @@ impl OutputStage<'_> {
             let Some(Reverse(Pending(record))) = heap.pop() else {
                 break;
             };
+            self.memory.give_back(record.footprint());
             match record.kind {
                 RecordKind::Tls { version, rtt_us } => {
                     *self
@@ -762,6 +789,7 @@ impl OutputStage<'_> {
             archive: self.writer.archive_counters(),
             policy: self.evaluator.counters(),
             output_queue_depth: queue_depth,
+            memory: MemoryStats::of(&self.memory),
             ..Snapshot::default()
         };
         for report in reports.iter_mut().filter_map(Option::take) {
@@ -793,13 +821,14 @@ impl OutputStage<'_> {
 
 fn run_output(
     messages: Receiver<WorkerMessage>,
-    workers: usize,
     policy: &Policy,
     writer: &mut RecordWriter,
     config: &PipelineConfig,
     controls: &Controls,
     stop: &AtomicBool,
+    memory: Arc<MemoryBudget>,
 ) -> (Snapshot, Option<OutputError>, bool) {
+    let workers = config.workers.max(1);
     let mut stage = OutputStage {
         policy,
         evaluator: Evaluator::with_known(policy, config.known_services.clone()),
@@ -809,6 +838,7 @@ fn run_output(
         error: None,
         closed: false,
         stop,
+        memory,
     };
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
     let mut watermarks = vec![0u64; workers];

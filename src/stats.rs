@@ -32,6 +32,28 @@ pub struct ReaderStats {
     pub worker_queue_depth: Vec<u64>,
 }
 
+/// The memory cap's state (`--memcap`), read from the shared budget.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryStats {
+    pub cap: usize,
+    pub in_use: usize,
+    pub peak: usize,
+    pub emergencies: u64,
+    pub emergency_now: bool,
+}
+
+impl MemoryStats {
+    pub fn of(budget: &crate::memory::MemoryBudget) -> Self {
+        Self {
+            cap: budget.cap(),
+            in_use: budget.used(),
+            peak: budget.peak(),
+            emergencies: budget.emergencies(),
+            emergency_now: budget.is_emergency(),
+        }
+    }
+}
+
 /// Everything counted during a run, summed over threads.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -53,6 +75,7 @@ pub struct Snapshot {
     pub processing_ns: Histogram<u64>,
     /// ClientHello → ServerHello, microseconds.
     pub handshake_rtt_us: Histogram<u64>,
+    pub memory: MemoryStats,
 }
 
 impl Default for Snapshot {
@@ -71,6 +94,7 @@ impl Default for Snapshot {
             plaintext_records: 0,
             processing_ns: histogram(),
             handshake_rtt_us: histogram(),
+            memory: MemoryStats::default(),
         }
     }
 }
@@ -178,6 +202,18 @@ pub struct StatsFields<'a> {
     pub certificate_renders: u64,
     pub handshake_rtt_us: Percentiles,
     pub packet_processing_ns: Percentiles,
+    /// The memory cap (`--memcap`): bytes charged now and at most, flow
+    /// creations refused at the cap, times emergency mode was entered, and
+    /// handshakes dropped to stay under the cap (each still reported with
+    /// `end_reason: memory_pressure`).
+    pub memcap_bytes: usize,
+    pub memcap_bytes_in_use: usize,
+    pub memcap_peak_bytes: usize,
+    pub memcap_refused_flows: u64,
+    pub emergency_mode_entered: u64,
+    pub emergency_mode: bool,
+    pub emergency_timeouts: u64,
+    pub handshakes_dropped_by_pressure: u64,
 }
 
 impl Snapshot {
@@ -251,6 +287,14 @@ impl Snapshot {
                     certificate_renders: self.prepare.rendered_certificates.misses,
                     handshake_rtt_us: Percentiles::of(&self.handshake_rtt_us),
                     packet_processing_ns: Percentiles::of(&self.processing_ns),
+                    memcap_bytes: self.memory.cap,
+                    memcap_bytes_in_use: self.memory.in_use,
+                    memcap_peak_bytes: self.memory.peak,
+                    memcap_refused_flows: self.flow.memcap_refused_flows,
+                    emergency_mode_entered: self.memory.emergencies,
+                    emergency_mode: self.memory.emergency_now,
+                    emergency_timeouts: self.flow.emergency_timeouts,
+                    handshakes_dropped_by_pressure: self.flow.handshakes_dropped_by_pressure,
                 },
             },
         }

@@ -130,6 +130,15 @@ impl DatagramTracker {
 
     /// Whether the carrier saw anything worth a record even if no
     /// ClientHello could be read (a QUIC Initial of a version we cannot decrypt).
+    /// Heap bytes held by the tracker (its box included), for the memory cap.
+    pub(super) fn footprint(&self) -> usize {
+        let carrier = match &self.carrier {
+            Carrier::Quic(quic) => std::mem::size_of::<QuicConnection>() + quic.heap_bytes(),
+            Carrier::Dtls(dtls) => std::mem::size_of::<DtlsConnection>() + dtls.heap_bytes(),
+        };
+        std::mem::size_of::<Self>() + carrier + self.session.heap_bytes()
+    }
+
     pub(super) fn has_facts(&self) -> bool {
         match &self.carrier {
             Carrier::Quic(quic) => quic.version().is_some() || quic.version_negotiation().is_some(),

@@ -6,7 +6,11 @@
 //! the flow drops all of that and turns to `Bypass`, where a packet costs one
 //! lookup and two stores. Finished sessions leave as [`FlowEvent`]s.
 //! Bounds: [`FlowLimits`] (flows per worker, idle timeout in packet time,
-//! out-of-order queue, handshake bytes via [`tls::TlsLimits`]).
+//! out-of-order queue, handshake bytes via [`tls::TlsLimits`]) and the
+//! shared byte budget of [`crate::memory`]: every flow entry, tracker and
+//! cached certificate is charged to the worker's [`MemoryAccount`]. Near the
+//! cap (emergency mode) idle flows time out sooner and stalled handshakes
+//! are shed oldest first; at the cap new flows are refused.
 
 mod datagram;
 mod key;
@@ -21,6 +25,7 @@ pub use key::{Endpoint, FlowKey};
 use reassembly::{PushOutcome, Reassembler, ReassemblyCounters, ReassemblyLimits};
 
 use crate::decode::{EncapPath, TcpSegment, Transport};
+use crate::memory::{MemoryAccount, MemoryBudget};
 use crate::time::PacketTime;
 use crate::tls::plaintext::{self, PlaintextProtocol};
 use crate::tls::{
@@ -30,6 +35,23 @@ use crate::tls::{
 
 /// Packets after which a plaintext flow is reported even if its heads are not full.
 const MAX_PLAINTEXT_PACKETS: u64 = 24;
+
+/// What one flow entry costs the memory cap: the map slot (key, value and a
+/// control byte) at the map's lowest load factor right after it grows, plus
+/// the creation-order queue's entry, which may hold a stale copy.
+pub const FLOW_ENTRY_BYTES: usize =
+    2 * (std::mem::size_of::<(FlowKey, Flow)>() + 1) + 2 * std::mem::size_of::<(FlowKey, u64)>();
+
+/// Timeouts in emergency mode (packet time), Suricata-style: a flow that has
+/// only opened, a handshake that stopped progressing, and a finished flow
+/// kept for its bypass entry.
+pub const EMERGENCY_OPENING_TIMEOUT: Duration = Duration::from_secs(2);
+pub const EMERGENCY_STALLED_TIMEOUT: Duration = Duration::from_secs(5);
+pub const EMERGENCY_BYPASS_TIMEOUT: Duration = Duration::from_secs(10);
+/// A handshake with no packet for this long may be shed at the cap.
+const STALLED_AGE: Duration = Duration::from_millis(500);
+/// Creation-order entries looked at per attempt to shed a stalled flow.
+const SHED_SCAN: usize = 64;
 
 /// Caps and timeouts for one worker's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +103,15 @@ pub struct Counters {
     pub quic: tls::quic::QuicCounters,
     pub dtls: tls::dtls::DtlsCounters,
     pub certificate_cache: tls::CertificateCacheCounters,
+    /// Flow creations refused at the memory cap (a refused flow's later
+    /// packets are refused, and counted, again).
+    pub memcap_refused_flows: u64,
+    /// Unfinished handshakes dropped to stay under the memory cap (shed
+    /// while stalled, or refused room to grow); each is still reported,
+    /// with `end_reason: memory_pressure`, if it had begun TLS.
+    pub handshakes_dropped_by_pressure: u64,
+    /// Flows closed by the shorter emergency-mode timeouts.
+    pub emergency_timeouts: u64,
 }
 
 impl Counters {
@@ -100,6 +131,9 @@ impl Counters {
         self.quic.add(&other.quic);
         self.dtls.add(&other.dtls);
         self.certificate_cache.add(&other.certificate_cache);
+        self.memcap_refused_flows += other.memcap_refused_flows;
+        self.handshakes_dropped_by_pressure += other.handshakes_dropped_by_pressure;
+        self.emergency_timeouts += other.emergency_timeouts;
     }
 }
 
@@ -200,7 +234,38 @@ struct Flow {
     bytes: [u64; 2],
     /// Signatures of the last two packets each way, for duplicate suppression.
     recent: [[u64; 2]; 2],
+    /// Bytes charged for the state's tracker (beyond the entry itself).
+    charged: u32,
     state: FlowState,
+}
+
+impl Flow {
+    /// What the state holds beyond the entry.
+    fn footprint(&self) -> usize {
+        match &self.state {
+            FlowState::Tracking(tracker) => tracker.footprint(),
+            FlowState::Datagram(tracker) => tracker.footprint(),
+            FlowState::Opening { .. } | FlowState::Bypass => 0,
+        }
+    }
+
+    fn unfinished(&self) -> bool {
+        !matches!(self.state, FlowState::Bypass)
+    }
+}
+
+impl Tracker {
+    fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .streams
+                .iter()
+                .map(Reassembler::heap_bytes)
+                .sum::<usize>()
+            + self.session.heap_bytes()
+            + self.heads[0].capacity()
+            + self.heads[1].capacity()
+    }
 }
 
 /// One worker's flows.
@@ -211,17 +276,43 @@ pub struct FlowTable {
     limits: FlowLimits,
     counters: Counters,
     certificates: CertificateCache,
+    memory: MemoryAccount,
+    /// Bytes charged for the certificate cache.
+    cache_charged: usize,
 }
 
 impl FlowTable {
+    /// A table with no memory cap (tools and tests).
     pub fn new(limits: FlowLimits) -> Self {
+        Self::with_memory(limits, MemoryAccount::new(MemoryBudget::unlimited()))
+    }
+
+    /// A table charging `memory` for everything it holds.
+    pub fn with_memory(limits: FlowLimits, memory: MemoryAccount) -> Self {
         Self {
             flows: HashMap::with_hasher(ahash::RandomState::new()),
             order: VecDeque::new(),
             limits,
             counters: Counters::default(),
             certificates: CertificateCache::new(limits.certificate_cache),
+            memory,
+            cache_charged: 0,
         }
+    }
+
+    /// Whether the shared budget is in emergency mode.
+    pub fn in_emergency(&self) -> bool {
+        self.memory.budget().is_emergency()
+    }
+
+    /// The shared budget this table charges.
+    pub fn budget(&self) -> &MemoryBudget {
+        self.memory.budget()
+    }
+
+    /// Bytes this table has charged to the budget.
+    pub fn charged_bytes(&self) -> usize {
+        self.memory.charged()
     }
 
     pub fn counters(&self) -> Counters {
@@ -266,12 +357,17 @@ impl FlowTable {
     }
 
     fn process_slow(&mut self, packet: &FlowPacket<'_>, events: &mut Vec<FlowEvent>) {
-        let limits = self.limits;
         self.expire(packet, events);
         if packet.transport == Transport::Udp {
             self.process_datagram(packet, events);
-            return;
+        } else {
+            self.process_tcp(packet, events);
         }
+        self.settle(packet, events);
+    }
+
+    fn process_tcp(&mut self, packet: &FlowPacket<'_>, events: &mut Vec<FlowEvent>) {
+        let limits = self.limits;
         if !self.flows.contains_key(&packet.key) {
             let syn = packet.tcp.flags.syn();
             let (initiator, responder) = if syn && packet.tcp.flags.ack() {
@@ -279,13 +375,10 @@ impl FlowTable {
             } else {
                 (packet.source, packet.destination)
             };
-            self.insert(
-                packet,
-                initiator,
-                responder,
-                FlowState::Opening { isn: [None; 2] },
-                events,
-            );
+            let opening = FlowState::Opening { isn: [None; 2] };
+            if !self.insert(packet, initiator, responder, opening, events) {
+                return;
+            }
         }
         let Some(flow) = self.flows.get_mut(&packet.key) else {
             return;
@@ -375,7 +468,10 @@ impl FlowTable {
             &limits.reassembly,
             &mut counters.reassembly,
             |bytes| {
+                // Heads serve plaintext classification: once the flow is
+                // known to be TLS they are not needed (nor kept).
                 if limits.plaintext_head_bytes > 0
+                    && (*plaintext || !session.is_tls())
                     && heads[side].len() < limits.plaintext_head_bytes
                 {
                     let take = (limits.plaintext_head_bytes - heads[side].len()).min(bytes.len());
@@ -407,6 +503,9 @@ impl FlowTable {
         );
         if packet.tcp.flags.fin() {
             fin[side] = true;
+        }
+        if !*plaintext && session.is_tls() && heads.iter().any(|h| h.capacity() > 0) {
+            *heads = [Vec::new(), Vec::new()];
         }
         if verdict == Verdict::NotTls {
             self.counters.flows_not_tls += 1;
@@ -458,6 +557,7 @@ impl FlowTable {
             .is_some_and(|flow| packet.time.since(flow.last_seen) > self.limits.idle_timeout);
         if expired {
             if let Some(flow) = self.flows.remove(&packet.key) {
+                self.release(&flow);
                 self.counters.flows_timed_out += 1;
                 finish(
                     flow,
@@ -477,9 +577,17 @@ impl FlowTable {
         responder: Endpoint,
         state: FlowState,
         events: &mut Vec<FlowEvent>,
-    ) {
+    ) -> bool {
         if self.flows.len() >= self.limits.max_flows {
             self.evict_oldest(packet.index, events);
+        }
+        // At the cap, room comes only from a stalled handshake; finished
+        // flows (bypass entries) are not given up for a newcomer.
+        let admitted = self.memory.try_charge(FLOW_ENTRY_BYTES)
+            || (self.shed_stalled(packet, events) && self.memory.try_charge(FLOW_ENTRY_BYTES));
+        if !admitted {
+            self.counters.memcap_refused_flows += 1;
+            return false;
         }
         self.counters.flows_created += 1;
         self.order.push_back((packet.key, packet.index));
@@ -502,9 +610,108 @@ impl FlowTable {
                 packets: [0; 2],
                 bytes: [0; 2],
                 recent: [[copy_signature(packet), 0], [0; 2]],
+                charged: 0,
                 state,
             },
         );
+        true
+    }
+
+    /// Gives back what a flow leaving the table had charged.
+    fn release(&mut self, flow: &Flow) {
+        self.memory
+            .uncharge(FLOW_ENTRY_BYTES + flow.charged as usize);
+    }
+
+    /// After a packet: charges the growth (or returns the shrinkage) of its
+    /// flow's tracker and of the certificate cache. Growth that does not fit
+    /// even after shedding a stalled flow ends this handshake instead.
+    fn settle(&mut self, packet: &FlowPacket<'_>, events: &mut Vec<FlowEvent>) {
+        let cache = self.certificates.bytes();
+        if cache != self.cache_charged {
+            // The cache is bounded by its own limits; its bytes are in use.
+            if cache > self.cache_charged {
+                self.memory.force_charge(cache - self.cache_charged);
+            } else {
+                self.memory.uncharge(self.cache_charged - cache);
+            }
+            self.cache_charged = cache;
+        }
+        let Some(flow) = self.flows.get_mut(&packet.key) else {
+            return;
+        };
+        let old = flow.charged as usize;
+        let new = flow.footprint();
+        if new <= old {
+            if new < old {
+                flow.charged = new as u32;
+                self.memory.uncharge(old - new);
+            }
+            return;
+        }
+        let need = new - old;
+        let fits = self.memory.try_charge(need)
+            || (self.shed_stalled(packet, events) && self.memory.try_charge(need));
+        let Some(flow) = self.flows.get_mut(&packet.key) else {
+            return;
+        };
+        if fits {
+            flow.charged = u32::try_from(new).unwrap_or(u32::MAX);
+            return;
+        }
+        self.counters.handshakes_dropped_by_pressure += 1;
+        emit(
+            flow,
+            EndReason::MemoryPressure,
+            packet.index,
+            &mut self.counters,
+            events,
+        );
+        flow.charged = 0;
+        self.memory.uncharge(old);
+    }
+
+    /// Ends the oldest unfinished flow that has not progressed for
+    /// [`STALLED_AGE`] (never the flow of `packet`), reporting its session
+    /// with `memory_pressure`. Finished flows met on the way move to the back
+    /// of the creation order, so each call looks at a few entries only.
+    fn shed_stalled(&mut self, packet: &FlowPacket<'_>, events: &mut Vec<FlowEvent>) -> bool {
+        for _ in 0..SHED_SCAN {
+            let Some((key, start)) = self.order.pop_front() else {
+                return false;
+            };
+            let Some(flow) = self.flows.get(&key) else {
+                continue;
+            };
+            if flow.start_index != start {
+                continue;
+            }
+            let stalled = key != packet.key
+                && flow.unfinished()
+                && packet.time.since(flow.last_seen) >= STALLED_AGE;
+            if !stalled {
+                self.order.push_back((key, start));
+                continue;
+            }
+            let Some(flow) = self.flows.remove(&key) else {
+                continue;
+            };
+            self.release(&flow);
+            if matches!(flow.state, FlowState::Opening { .. }) {
+                self.counters.flows_evicted += 1;
+            } else {
+                self.counters.handshakes_dropped_by_pressure += 1;
+            }
+            finish(
+                flow,
+                EndReason::MemoryPressure,
+                packet.index,
+                &mut self.counters,
+                events,
+            );
+            return true;
+        }
+        false
     }
 
     /// A UDP datagram: QUIC or DTLS by content, anything else ignored.
@@ -515,13 +722,10 @@ impl FlowTable {
                 return;
             };
             let tracker = DatagramTracker::new(protocol, self.limits.tls);
-            self.insert(
-                packet,
-                packet.source,
-                packet.destination,
-                FlowState::Datagram(Box::new(tracker)),
-                events,
-            );
+            let state = FlowState::Datagram(Box::new(tracker));
+            if !self.insert(packet, packet.source, packet.destination, state, events) {
+                return;
+            }
         }
         let Some(flow) = self.flows.get_mut(&packet.key) else {
             return;
@@ -564,6 +768,7 @@ impl FlowTable {
                 .is_some_and(|flow| flow.start_index == start);
             if live {
                 if let Some(flow) = self.flows.remove(&key) {
+                    self.release(&flow);
                     self.counters.flows_evicted += 1;
                     finish(flow, EndReason::Evicted, at, &mut self.counters, events);
                 }
@@ -573,30 +778,70 @@ impl FlowTable {
     }
 
     /// Closes flows idle since before `now - idle_timeout`; `at` orders their records.
+    /// In emergency mode the shorter timeouts apply, and a handshake they
+    /// end is reported with `memory_pressure`.
     pub fn sweep(&mut self, now: PacketTime, at: u64, events: &mut Vec<FlowEvent>) {
-        let timeout = self.limits.idle_timeout;
+        let idle = self.limits.idle_timeout;
+        let emergency = self.in_emergency();
+        let timeout = |flow: &Flow| {
+            if !emergency {
+                return idle;
+            }
+            idle.min(match flow.state {
+                FlowState::Opening { .. } => EMERGENCY_OPENING_TIMEOUT,
+                FlowState::Tracking(_) | FlowState::Datagram(_) => EMERGENCY_STALLED_TIMEOUT,
+                FlowState::Bypass => EMERGENCY_BYPASS_TIMEOUT,
+            })
+        };
         let counters = &mut self.counters;
         let mut expired = Vec::new();
+        let mut released = 0;
         self.flows.retain(|_, flow| {
-            if now.since(flow.last_seen) > timeout {
+            let limit = timeout(flow);
+            if now.since(flow.last_seen) > limit {
+                released += FLOW_ENTRY_BYTES + flow.charged as usize;
+                let pressure = limit < idle;
                 let flow = std::mem::replace(flow, placeholder(flow));
-                expired.push(flow);
+                expired.push((flow, pressure));
                 false
             } else {
                 true
             }
         });
+        self.memory.uncharge(released);
         // Sort so the records of one sweep come out in a fixed order.
-        expired.sort_by_key(|flow| flow.start_index);
-        for flow in expired {
+        expired.sort_by_key(|(flow, _)| flow.start_index);
+        for (flow, pressure) in expired {
             counters.flows_timed_out += 1;
-            finish(flow, EndReason::IdleTimeout, at, counters, events);
+            let reason = if pressure {
+                counters.emergency_timeouts += 1;
+                if flow.unfinished() {
+                    counters.handshakes_dropped_by_pressure += 1;
+                }
+                EndReason::MemoryPressure
+            } else {
+                EndReason::IdleTimeout
+            };
+            finish(flow, reason, at, counters, events);
+        }
+        // After a flood, give the table's storage back.
+        if self.flows.capacity() > 4 * self.flows.len() + 4096 {
+            let flows = &self.flows;
+            self.order
+                .retain(|(key, start)| flows.get(key).is_some_and(|f| f.start_index == *start));
+            self.flows.shrink_to_fit();
+            self.order.shrink_to_fit();
         }
     }
 
     /// Ends every flow (end of input or shutdown).
     pub fn drain(&mut self, at: u64, events: &mut Vec<FlowEvent>) {
         let mut flows: Vec<Flow> = self.flows.drain().map(|(_, flow)| flow).collect();
+        let released = flows
+            .iter()
+            .map(|flow| FLOW_ENTRY_BYTES + flow.charged as usize)
+            .sum();
+        self.memory.uncharge(released);
         flows.sort_by_key(|flow| flow.start_index);
         self.order.clear();
         for flow in flows {
@@ -624,6 +869,7 @@ fn placeholder(flow: &Flow) -> Flow {
         packets: flow.packets,
         bytes: flow.bytes,
         recent: flow.recent,
+        charged: 0,
         state: FlowState::Bypass,
     }
 }

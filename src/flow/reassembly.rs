@@ -69,6 +69,13 @@ pub struct Reassembler {
 const RECENT_BYTES: usize = 2048;
 
 impl Reassembler {
+    /// Heap bytes held (buffer capacities plus a B-tree node estimate), for
+    /// the memory cap.
+    pub fn heap_bytes(&self) -> usize {
+        let pending: usize = self.pending.values().map(|v| v.capacity() + 48).sum();
+        pending + self.recent.capacity()
+    }
+
     /// A SYN fixes the stream start at ISN + 1.
     pub fn on_syn(&mut self, seq: u32) {
         if self.base.is_none() {

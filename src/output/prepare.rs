@@ -46,6 +46,13 @@ pub enum RecordKind {
 }
 
 impl PreparedRecord {
+    /// Bytes a record waiting for the output stage holds, for the memory cap.
+    pub fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.head.as_ref().map_or(0, Vec::capacity)
+            + self.findings.capacity() * std::mem::size_of::<Finding>()
+    }
+
     /// The record's head (everything before its findings).
     pub(super) fn head(&self) -> Result<&[u8], OutputError> {
         match &self.head {

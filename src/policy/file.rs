@@ -48,6 +48,8 @@ struct RawPolicy {
     exceptions: Vec<RawException>,
     #[serde(default, rename = "service")]
     services: Vec<RawService>,
+    #[serde(default)]
+    sensor: RawSensor,
     /// Checked by the stack catalogue's own reader (see below).
     #[serde(default)]
     stack: Vec<toml::Value>,
@@ -60,6 +62,14 @@ struct RawService {
     owner: String,
     #[serde(rename = "match")]
     selector: RawMatch,
+}
+
+/// Settings of the sensor itself; the command line overrides them.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSensor {
+    /// Byte size (`256M`), as `--memcap`.
+    memcap: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -271,6 +281,12 @@ pub fn parse(path: &Path, text: &str) -> Result<(Policy, PolicyCheck), PolicyErr
     };
     if let Some(ports) = &raw.tls.ports {
         policy.tls_ports = ports.clone();
+    }
+    if let Some(memcap) = &raw.sensor.memcap {
+        match crate::memory::parse_bytes(memcap.get_ref()) {
+            Ok(bytes) => policy.memcap = Some(bytes),
+            Err(error) => return context.invalid(memcap.span(), format!("memcap: {error}")),
+        }
     }
     let certificates = &raw.certificates;
     if let Some(days) = certificates.expiry_warning_days {

@@ -381,6 +381,8 @@ pub struct Policy {
     pub services: Vec<Service>,
     /// Client TLS stacks by JA4 b/c: the built-in catalogue plus `[[stack]]`.
     pub stacks: crate::tls::fingerprint::stacks::StackCatalog,
+    /// `[sensor] memcap`: the memory cap when `--memcap` is not given.
+    pub memcap: Option<usize>,
 }
 
 /// A service the policy names, with its owner: records carry both, and the
@@ -405,6 +407,7 @@ impl Default for Policy {
             max_services: 100_000,
             services: Vec::new(),
             stacks: crate::tls::fingerprint::stacks::StackCatalog::builtin(),
+            memcap: None,
         }
     }
 }

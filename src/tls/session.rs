@@ -84,6 +84,16 @@ impl Session {
         &self.summary
     }
 
+    /// Heap bytes held (record and message buffers, the summary so far), for
+    /// the memory cap.
+    pub fn heap_bytes(&self) -> usize {
+        self.streams
+            .iter()
+            .map(|s| s.pending.capacity() + s.message.capacity())
+            .sum::<usize>()
+            + self.summary.heap_bytes()
+    }
+
     /// Whether the first ClientHello has been seen (the flow is TLS).
     pub fn is_tls(&self) -> bool {
         self.swapped.is_some()

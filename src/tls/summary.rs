@@ -258,6 +258,9 @@ pub enum EndReason {
     Evicted,
     /// The input ended (offline) or the sensor stopped (live).
     EndOfCapture,
+    /// Dropped to stay under the memory cap (`--memcap`): a stalled
+    /// handshake shed in emergency mode, or one whose growth did not fit.
+    MemoryPressure,
 }
 
 impl EndReason {
@@ -272,6 +275,7 @@ impl EndReason {
             EndReason::IdleTimeout => "idle_timeout",
             EndReason::Evicted => "evicted",
             EndReason::EndOfCapture => "end_of_capture",
+            EndReason::MemoryPressure => "memory_pressure",
         }
     }
 }
@@ -317,6 +321,42 @@ pub struct HandshakeSummary {
 }
 
 impl HandshakeSummary {
+    /// Heap bytes held by a summary in flight, for the memory cap. The
+    /// certificates themselves live in the worker's certificate cache and
+    /// are charged there; a chain entry costs its slot here.
+    pub fn heap_bytes(&self) -> usize {
+        fn client(hello: &ClientHelloSummary) -> usize {
+            std::mem::size_of::<ClientHelloSummary>()
+                + hello.session_id.capacity()
+                + hello.cipher_suites.capacity() * 2
+                + hello.compression_methods.capacity()
+                + hello.extensions.capacity() * 2
+                + hello.server_name.as_ref().map_or(0, String::capacity)
+                + hello.alpn.iter().map(|a| a.capacity() + 24).sum::<usize>()
+                + hello.alpn_first_raw.capacity()
+                + hello.supported_versions.capacity() * 2
+                + hello.supported_groups.capacity() * 2
+                + hello.ec_point_formats.capacity()
+                + hello.key_share_groups.capacity() * 2
+                + hello.signature_algorithms.capacity() * 2
+                + hello.sslv2_cipher_specs.capacity() * 4
+        }
+        let server = self.server_hello.as_deref().map_or(0, |hello| {
+            std::mem::size_of::<ServerHelloSummary>()
+                + hello.random.capacity()
+                + hello.session_id.capacity()
+                + hello.extensions.capacity() * 2
+                + hello.alpn.as_ref().map_or(0, String::capacity)
+        });
+        self.client_hello.as_deref().map_or(0, client)
+            + self.retry_client_hello.as_deref().map_or(0, client)
+            + server
+            + (self.server_chain.certificates.capacity()
+                + self.client_chain.certificates.capacity())
+                * std::mem::size_of::<ChainEntry>()
+            + self.alerts.capacity() * std::mem::size_of::<AlertEvent>()
+    }
+
     /// The negotiated version, from the ServerHello.
     pub fn version(&self) -> Option<ProtocolVersion> {
         self.server_hello

@@ -57,7 +57,26 @@ pub struct DtlsConnection {
     pub(super) streams: [DtlsStream; 2],
 }
 
+impl DtlsStream {
+    /// Heap bytes held, for the memory cap.
+    pub fn heap_bytes(&self) -> usize {
+        let messages: usize = self
+            .pending
+            .iter()
+            .map(|p| p.body.capacity() + p.covered.capacity() * 16)
+            .sum();
+        messages
+            + self.pending.capacity() * std::mem::size_of::<Pending>()
+            + self.scratch.capacity()
+    }
+}
+
 impl DtlsConnection {
+    /// Heap bytes held by both directions, for the memory cap.
+    pub fn heap_bytes(&self) -> usize {
+        self.streams.iter().map(DtlsStream::heap_bytes).sum()
+    }
+
     pub fn new(limits: DtlsLimits) -> Self {
         Self {
             streams: [DtlsStream::new(limits), DtlsStream::new(limits)],

@@ -23,6 +23,12 @@ pub struct CryptoStream {
 }
 
 impl CryptoStream {
+    /// Heap bytes held, for the memory cap.
+    pub fn heap_bytes(&self) -> usize {
+        let pending: usize = self.pending.values().map(|v| v.capacity() + 48).sum();
+        pending + self.ready.capacity()
+    }
+
     /// Accepts a CRYPTO frame's data at `offset`.
     pub fn insert(
         &mut self,

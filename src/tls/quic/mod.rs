@@ -189,6 +189,23 @@ pub struct QuicConnection {
 }
 
 impl QuicConnection {
+    /// Heap bytes held (key schedules, crypto streams, buffers), for the
+    /// memory cap.
+    pub fn heap_bytes(&self) -> usize {
+        self.key_sets.capacity() * std::mem::size_of::<KeySet>()
+            + self.client_dcids.capacity() * std::mem::size_of::<ConnectionId>()
+            + self
+                .streams
+                .iter()
+                .map(CryptoStream::heap_bytes)
+                .sum::<usize>()
+            + self.scratch.capacity()
+            + self
+                .negotiation_versions
+                .as_ref()
+                .map_or(0, |v| v.capacity() * 4)
+    }
+
     pub fn new(limits: QuicLimits) -> Self {
         Self {
             limits,
