@@ -149,14 +149,29 @@ pub struct MemoryAccount {
     /// Taken from the budget and not yet charged.
     credit: usize,
     charged: usize,
+    /// The most this account may charge with `try_charge`. Flows are sharded
+    /// by hash, so a flood spreads evenly; a share keeps one worker from
+    /// holding the room another needs, where only the other could shed.
+    share: usize,
 }
 
 impl MemoryAccount {
     pub fn new(budget: Arc<MemoryBudget>) -> Self {
+        Self::with_share(budget, usize::MAX)
+    }
+
+    /// An account of one of `workers` threads: an equal share of the cap.
+    pub fn for_worker(budget: Arc<MemoryBudget>, workers: usize) -> Self {
+        let share = budget.cap() / workers.max(1);
+        Self::with_share(budget, share)
+    }
+
+    fn with_share(budget: Arc<MemoryBudget>, share: usize) -> Self {
         Self {
             budget,
             credit: 0,
             charged: 0,
+            share,
         }
     }
 
@@ -171,6 +186,9 @@ impl MemoryAccount {
 
     /// Charges `bytes` if the budget has room; false (nothing charged) at the cap.
     pub fn try_charge(&mut self, bytes: usize) -> bool {
+        if self.charged.saturating_add(bytes) > self.share {
+            return false;
+        }
         if self.credit < bytes {
             let want = (bytes - self.credit).max(CHUNK);
             if !self.budget.try_take(want) {
@@ -272,6 +290,18 @@ mod tests {
         assert!(!b.try_charge(60_000));
         assert!(b.try_charge(40_000));
         assert!(budget.used() <= 200_000);
+    }
+
+    #[test]
+    fn a_worker_charges_at_most_its_share() {
+        let budget = MemoryBudget::new(1 << 20);
+        let mut a = MemoryAccount::for_worker(Arc::clone(&budget), 2);
+        let mut b = MemoryAccount::for_worker(Arc::clone(&budget), 2);
+        assert!(a.try_charge(500_000));
+        assert!(!a.try_charge(100_000), "past half the cap");
+        assert!(b.try_charge(500_000), "the other half stays free");
+        a.force_charge(100_000);
+        assert_eq!(a.charged(), 600_000);
     }
 
     #[test]

@@ -243,7 +243,7 @@ pub fn run(
             worker_txs.push(batch_tx);
             return_rxs.push(return_rx);
             let output_tx = output_tx.clone();
-            let memory = MemoryAccount::new(Arc::clone(&budget));
+            let memory = MemoryAccount::for_worker(Arc::clone(&budget), workers);
             // Named threads: `top -H` and profilers tell the stages apart.
             let spawned = std::thread::Builder::new()
                 .name(format!("tlstap-worker{worker}"))

@@ -48,10 +48,15 @@ pub const FLOW_ENTRY_BYTES: usize =
 pub const EMERGENCY_OPENING_TIMEOUT: Duration = Duration::from_secs(2);
 pub const EMERGENCY_STALLED_TIMEOUT: Duration = Duration::from_secs(5);
 pub const EMERGENCY_BYPASS_TIMEOUT: Duration = Duration::from_secs(10);
-/// A handshake with no packet for this long may be shed at the cap.
-const STALLED_AGE: Duration = Duration::from_millis(500);
+/// A handshake with no packet for this long may be shed at the cap. Short:
+/// a flood fills the cap in well under a second, and a handshake in flight
+/// between two services moves every round trip (a few ms east-west).
+const STALLED_AGE: Duration = Duration::from_millis(50);
 /// Creation-order entries looked at per attempt to shed a stalled flow.
 const SHED_SCAN: usize = 64;
+/// Stalled flows shed at most to make room for one charge (a server flight
+/// may need the room of several stalled ClientHellos).
+const SHED_PER_CHARGE: usize = 16;
 
 /// Caps and timeouts for one worker's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -583,9 +588,7 @@ impl FlowTable {
         }
         // At the cap, room comes only from a stalled handshake; finished
         // flows (bypass entries) are not given up for a newcomer.
-        let admitted = self.memory.try_charge(FLOW_ENTRY_BYTES)
-            || (self.shed_stalled(packet, events) && self.memory.try_charge(FLOW_ENTRY_BYTES));
-        if !admitted {
+        if !self.make_room(FLOW_ENTRY_BYTES, packet, events) {
             self.counters.memcap_refused_flows += 1;
             return false;
         }
@@ -650,8 +653,7 @@ impl FlowTable {
             return;
         }
         let need = new - old;
-        let fits = self.memory.try_charge(need)
-            || (self.shed_stalled(packet, events) && self.memory.try_charge(need));
+        let fits = self.make_room(need, packet, events);
         let Some(flow) = self.flows.get_mut(&packet.key) else {
             return;
         };
@@ -669,6 +671,25 @@ impl FlowTable {
         );
         flow.charged = 0;
         self.memory.uncharge(old);
+    }
+
+    /// Charges `bytes`, shedding stalled handshakes (a few at most) until
+    /// they fit.
+    fn make_room(
+        &mut self,
+        bytes: usize,
+        packet: &FlowPacket<'_>,
+        events: &mut Vec<FlowEvent>,
+    ) -> bool {
+        for _ in 0..SHED_PER_CHARGE {
+            if self.memory.try_charge(bytes) {
+                return true;
+            }
+            if !self.shed_stalled(packet, events) {
+                return false;
+            }
+        }
+        self.memory.try_charge(bytes)
     }
 
     /// Ends the oldest unfinished flow that has not progressed for
@@ -1013,4 +1034,17 @@ fn finish(
     events: &mut Vec<FlowEvent>,
 ) {
     emit(&mut flow, reason, at, counters, events);
+}
+#[cfg(test)]
+mod sizes {
+    use super::*;
+
+    /// What a half-open flow costs (README, "Memory under floods"): the
+    /// table entry at the map's worst load factor plus the order queue.
+    #[test]
+    fn a_half_open_flow_stays_small() {
+        assert_eq!(std::mem::size_of::<FlowState>(), 16);
+        assert!(std::mem::size_of::<Flow>() <= 224);
+        assert!(FLOW_ENTRY_BYTES <= 700, "{FLOW_ENTRY_BYTES}");
+    }
 }

@@ -3,6 +3,8 @@
 //! tlstap binary. Every handshake byte comes from a real TLS stack.
 #![allow(dead_code)]
 
+pub mod flood;
+
 use std::io::{Read, Write};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
