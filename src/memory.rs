@@ -189,6 +189,13 @@ impl MemoryAccount {
         if self.charged.saturating_add(bytes) > self.share {
             return false;
         }
+        if self.share != usize::MAX {
+            // A worker's share is its own: records queued for output (forced
+            // charges elsewhere) never take it, so what a worker admits does
+            // not depend on how far behind the output thread is.
+            self.force_charge(bytes);
+            return true;
+        }
         if self.credit < bytes {
             let want = (bytes - self.credit).max(CHUNK);
             if !self.budget.try_take(want) {
