@@ -24,6 +24,7 @@ use std::collections::BinaryHeap;
 use std::io::IsTerminal;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -34,6 +35,7 @@ use crate::decode::fragment::{FragmentKey, FragmentLimits, FragmentTable};
 use crate::decode::{
     self, DecodeConfig, Decoded, EncapPath, IpFragment, Packet, TcpSegment, Transport,
 };
+pub use crate::flow::keylog;
 use crate::flow::{Endpoint, FlowKey, FlowLimits, FlowPacket, FlowTable};
 use crate::output::{
     OutputError, OutputOptions, PrepareLimits, PreparedRecord, Preparer, RecordKind, RecordWriter,
@@ -82,6 +84,8 @@ pub struct PipelineConfig {
     pub stats_interval: Option<Duration>,
     /// Live: print a status line on stderr with every stats record.
     pub status_line: bool,
+    /// `--keylog`: TLS 1.3 secrets shared by the workers.
+    pub keylog: Option<Arc<keylog::KeyLogStore>>,
 }
 
 impl Default for PipelineConfig {
@@ -103,6 +107,7 @@ impl Default for PipelineConfig {
             overload: Overload::Drop,
             stats_interval: None,
             status_line: false,
+            keylog: None,
         }
     }
 }
@@ -591,7 +596,7 @@ fn run_worker(
     output: Sender<WorkerMessage>,
 ) {
     let sweep_interval = config.sweep_interval;
-    let mut table = FlowTable::new(config.flow);
+    let mut table = FlowTable::new(config.flow).with_keylog(config.keylog.clone());
     let mut events = Vec::new();
     let mut next_sweep: Option<PacketTime> = None;
     let mut processing = histogram();
@@ -696,6 +701,7 @@ struct OutputStage<'a> {
     error: Option<OutputError>,
     closed: bool,
     stop: &'a AtomicBool,
+    keylog: Option<Arc<keylog::KeyLogStore>>,
 }
 
 impl OutputStage<'_> {
@@ -762,6 +768,11 @@ impl OutputStage<'_> {
             archive: self.writer.archive_counters(),
             policy: self.evaluator.counters(),
             output_queue_depth: queue_depth,
+            keylog: self
+                .keylog
+                .as_ref()
+                .map(|k| k.counters())
+                .unwrap_or_default(),
             ..Snapshot::default()
         };
         for report in reports.iter_mut().filter_map(Option::take) {
@@ -809,6 +820,7 @@ fn run_output(
         error: None,
         closed: false,
         stop,
+        keylog: config.keylog.clone(),
     };
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
     let mut watermarks = vec![0u64; workers];

@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub processing_ns: Histogram<u64>,
     /// ClientHello → ServerHello, microseconds.
     pub handshake_rtt_us: Histogram<u64>,
+    /// `--keylog` store: entries read and dropped at its cap.
+    pub keylog: flow::keylog::KeyLogCounters,
 }
 
 impl Default for Snapshot {
@@ -71,6 +73,7 @@ impl Default for Snapshot {
             plaintext_records: 0,
             processing_ns: histogram(),
             handshake_rtt_us: histogram(),
+            keylog: Default::default(),
         }
     }
 }
@@ -176,6 +179,12 @@ pub struct StatsFields<'a> {
     /// Certificates rendered into records from the cache, and rendered anew.
     pub certificate_renders_cached: u64,
     pub certificate_renders: u64,
+    /// `--keylog`: TLS 1.3 handshakes decrypted, seen without their secrets,
+    /// and key-log entries dropped at the store's cap.
+    pub tls13_decrypted: u64,
+    pub tls13_keys_missing: u64,
+    pub keylog_entries: u64,
+    pub keylog_entries_dropped: u64,
     pub handshake_rtt_us: Percentiles,
     pub packet_processing_ns: Percentiles,
 }
@@ -249,6 +258,10 @@ impl Snapshot {
                     chain_verdicts_computed: self.prepare.judge.chain_verdicts_computed,
                     certificate_renders_cached: self.prepare.rendered_certificates.hits,
                     certificate_renders: self.prepare.rendered_certificates.misses,
+                    tls13_decrypted: self.flow.tls.handshakes_decrypted,
+                    tls13_keys_missing: self.flow.tls.handshakes_keys_missing,
+                    keylog_entries: self.keylog.entries_loaded,
+                    keylog_entries_dropped: self.keylog.entries_dropped,
                     handshake_rtt_us: Percentiles::of(&self.handshake_rtt_us),
                     packet_processing_ns: Percentiles::of(&self.processing_ns),
                 },

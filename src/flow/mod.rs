@@ -28,6 +28,8 @@ use crate::tls::{
     TlsLimits, Verdict,
 };
 
+pub use tls::keylog;
+
 /// Packets after which a plaintext flow is reported even if its heads are not full.
 const MAX_PLAINTEXT_PACKETS: u64 = 24;
 
@@ -211,6 +213,8 @@ pub struct FlowTable {
     limits: FlowLimits,
     counters: Counters,
     certificates: CertificateCache,
+    /// `--keylog` secrets handed to each TCP session.
+    keylog: Option<std::sync::Arc<tls::keylog::KeyLogStore>>,
 }
 
 impl FlowTable {
@@ -221,7 +225,14 @@ impl FlowTable {
             limits,
             counters: Counters::default(),
             certificates: CertificateCache::new(limits.certificate_cache),
+            keylog: None,
         }
+    }
+
+    /// TLS 1.3 sessions whose secrets are in `keylog` are decrypted.
+    pub fn with_keylog(mut self, keylog: Option<std::sync::Arc<tls::keylog::KeyLogStore>>) -> Self {
+        self.keylog = keylog;
+        self
     }
 
     pub fn counters(&self) -> Counters {
@@ -337,7 +348,7 @@ impl FlowTable {
             }
             let mut tracker = Tracker {
                 streams: [Reassembler::default(), Reassembler::default()],
-                session: Session::new(limits.tls),
+                session: Session::new(limits.tls).with_keylog(self.keylog.clone()),
                 fin: [false; 2],
                 heads: [Vec::new(), Vec::new()],
                 plaintext: false,
@@ -369,6 +380,7 @@ impl FlowTable {
         }
         let counters = &mut self.counters;
         let certificates = &mut self.certificates;
+        let keylog = &self.keylog;
         let outcome = streams[side].push(
             packet.tcp.seq,
             packet.payload,
@@ -392,7 +404,7 @@ impl FlowTable {
                     };
                     *preamble = Some(plaintext::classify(&heads[0], &heads[1]).protocol);
                     *plaintext = false;
-                    *session = Session::new(limits.tls);
+                    *session = Session::new(limits.tls).with_keylog(keylog.clone());
                     verdict = session.feed(
                         direction,
                         &bytes[at..],
