@@ -142,6 +142,11 @@ pub struct HandshakeOptions {
     pub validation_time: Option<u64>,
     /// The client accepts any server certificate (like `curl -k`).
     pub insecure_client: bool,
+    /// Where the client logs its secrets (rustls `KeyLog`, NSS format).
+    pub key_log: Option<Arc<dyn rustls::KeyLog>>,
+    /// A peer may refuse the other (bad certificate): keep what was sent,
+    /// the refusing side's alert included, instead of failing the test.
+    pub allow_failure: bool,
 }
 
 /// A client that does not validate the server's certificate (signatures on the
@@ -225,6 +230,8 @@ impl Default for HandshakeOptions {
             application_data: true,
             validation_time: None,
             insecure_client: false,
+            key_log: None,
+            allow_failure: false,
         }
     }
 }
@@ -284,6 +291,9 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
         let verifier = Arc::new(AcceptAnyCertificate(provider(&options.client_groups)));
         client_config.dangerous().set_certificate_verifier(verifier);
     }
+    if let Some(key_log) = &options.key_log {
+        client_config.key_log = key_log.clone();
+    }
 
     let name = ServerName::try_from(options.server_name.clone()).expect("server name");
     let mut client = rustls::ClientConnection::new(Arc::new(client_config), name).expect("client");
@@ -307,8 +317,19 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
             server
                 .read_tls(&mut buffer.as_slice())
                 .expect("server read");
-            server.process_new_packets().expect("server process");
+            let processed = server.process_new_packets();
             wire.push((Side::Client, buffer));
+            if options.allow_failure && processed.is_err() {
+                let mut alert = Vec::new();
+                while server.wants_write() {
+                    server.write_tls(&mut alert).expect("server write");
+                }
+                if !alert.is_empty() {
+                    wire.push((Side::Server, alert));
+                }
+                return wire;
+            }
+            processed.expect("server process");
         }
         if !server.is_handshaking() && options.application_data && !server_replied {
             let mut request = [0u8; 256];
@@ -331,8 +352,19 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
             client
                 .read_tls(&mut buffer.as_slice())
                 .expect("client read");
-            client.process_new_packets().expect("client process");
+            let processed = client.process_new_packets();
             wire.push((Side::Server, buffer));
+            if options.allow_failure && processed.is_err() {
+                let mut alert = Vec::new();
+                while client.wants_write() {
+                    client.write_tls(&mut alert).expect("client write");
+                }
+                if !alert.is_empty() {
+                    wire.push((Side::Client, alert));
+                }
+                return wire;
+            }
+            processed.expect("client process");
         }
         if !progressed {
             break;

@@ -105,8 +105,6 @@ impl Session {
         decryption.decrypters = [client, server];
         decryption.application = [secrets.client_application, secrets.server_application];
         decryption.keys = Keys::Active;
-        counters.handshakes_decrypted += 1;
-        self.summary.decrypted = true;
     }
 
     /// Offers an encrypted record to the decryption; true when it was
@@ -254,7 +252,17 @@ impl Session {
         let Some(content_type) = decrypter.open(&header, body, &mut plaintext) else {
             counters.records_decrypt_failed += 1;
             decryption.skipped[index] = decryption.skipped[index].saturating_add(1);
-            if decrypter.sequence() > 0 || decryption.skipped[index] >= MAX_SKIPPED_RECORDS {
+            // Only a client that offered 0-RTT sends records under other keys first.
+            let early_data = role == Direction::ToServer
+                && self
+                    .summary
+                    .client_hello
+                    .as_deref()
+                    .is_some_and(|hello| hello.early_data);
+            if decrypter.sequence() > 0
+                || !early_data
+                || decryption.skipped[index] >= MAX_SKIPPED_RECORDS
+            {
                 // Keys changed (KeyUpdate, or application keys not logged).
                 decryption.decrypters[index] = None;
             }
@@ -262,6 +270,11 @@ impl Session {
             return false;
         };
         counters.records_decrypted += 1;
+        if !self.summary.decrypted {
+            // Decrypted means a record opened, not merely that secrets were logged.
+            self.summary.decrypted = true;
+            counters.handshakes_decrypted += 1;
+        }
         let consumed = match content_type {
             CONTENT_HANDSHAKE | CONTENT_ALERT => {
                 // The messages go through the session's own framing;
@@ -371,9 +384,12 @@ impl Session {
     pub(super) fn decrypted_established(&self) -> Option<bool> {
         let decryption = self.decryption.as_deref()?;
         match decryption.keys {
-            Keys::Active => {
+            Keys::Active if self.summary.decrypted => {
                 Some(decryption.finished[0] && decryption.server_after_client_finished > 0)
             }
+            // Secrets that open nothing: judge by record counts as without keys.
+            Keys::Active if decryption.decrypters.iter().all(Option::is_none) => None,
+            Keys::Active => Some(false),
             // Still waiting for secrets: keep the session open.
             Keys::Waiting if decryption.held_since.is_some() => Some(false),
             _ => None,
