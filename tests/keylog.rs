@@ -413,6 +413,20 @@ fn without_keys_a_rejecting_client_is_inferred_and_an_accepting_one_is_not() {
             > 500
     );
     assert_eq!(string(&r, "tlstap.end_reason"), "closed");
+    // rustls refusing an expired leaf: the same 19-byte answer.
+    let expired = Pki::with_leaves(
+        &["api.internal"],
+        &LeafOptions {
+            validity: Some((
+                time::macros::datetime!(2024-01-01 00:00 UTC),
+                time::macros::datetime!(2025-01-01 00:00 UTC),
+            )),
+            ..LeafOptions::default()
+        },
+    );
+    let (pcap, _) = capture(dir.path(), "expired-blind", &expired, rejecting(tls13()));
+    let r = read(&policy, &pcap, None);
+    assert!(ids(&r).contains("tls13_handshake_aborted"), "{r}");
     // The same client when it accepts (no verification; no data either).
     let (pcap, _) = capture(
         dir.path(),
@@ -656,5 +670,73 @@ fn openssl_tls13_samples_decrypt_with_their_key_logs() {
         // Without the key log, the same capture shows no certificate.
         let blind = read(&policy, &pcap, None);
         assert!(field(&blind, "tls.server.subject").is_null());
+    }
+}
+
+/// Reads one OpenSSL capture of `samples/tls13/` (make-tls13-samples.sh).
+fn tls13_sample(name: &str, keylog: bool) -> serde_json::Value {
+    let dir = samples().join("tls13");
+    let policy_dir = temp_dir();
+    let policy = policy_dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[certificates]\ntrusted_ca = \"{}\"\nsystem_roots = false\n",
+            dir.join("ca.pem").display()
+        ),
+    )
+    .expect("write");
+    let keys = dir.join(format!("{name}.keylog"));
+    read(
+        &policy,
+        &dir.join(format!("{name}.pcap")),
+        keylog.then_some(keys.as_path()),
+    )
+}
+
+#[test]
+fn openssl_tls13_clients_that_reject_alert_in_the_clear_and_decrypt_like_the_rest() {
+    for i in 1..=3 {
+        // OpenSSL 3.0's s_client refuses before it switches to its handshake
+        // keys: its alert is a plaintext record, read without any key log.
+        for (case, description) in [
+            ("unknown-ca-reject", "unknown_ca"),
+            ("name-reject", "bad_certificate"),
+            ("expired-reject", "certificate_expired"),
+        ] {
+            let r = tls13_sample(&format!("{case}-{i}"), false);
+            assert_eq!(string(&r, "tlstap.end_reason"), "fatal_alert", "{case}");
+            assert_eq!(
+                field(&r, "tlstap.alerts.0.description"),
+                description,
+                "{case}"
+            );
+            assert_eq!(field(&r, "tlstap.alerts.0.direction"), "to_server");
+            assert!(!ids(&r).contains("tls13_handshake_aborted"), "{case}");
+        }
+        for case in ["good", "unknown-ca-accept", "expired-accept", "mtls"] {
+            let blind = tls13_sample(&format!("{case}-{i}"), false);
+            assert!(!ids(&blind).contains("tls13_handshake_aborted"), "{case}");
+            assert!(field(&blind, "tls.server.subject").is_null());
+            let r = tls13_sample(&format!("{case}-{i}"), true);
+            assert_eq!(
+                field(&r, "tlstap.decrypted"),
+                &serde_json::json!(true),
+                "{case}"
+            );
+            assert_eq!(string(&r, "tls.server.subject"), "CN=api.internal");
+        }
+        let r = tls13_sample(&format!("expired-accept-{i}"), true);
+        assert!(ids(&r).contains("cert_expired"), "{r}");
+        assert!(ids(&r).contains("client_accepted_invalid_cert"), "{r}");
+        let r = tls13_sample(&format!("unknown-ca-reject-{i}"), true);
+        assert_eq!(string(&r, "tls.server.subject"), "CN=api.internal");
+        assert!(!ids(&r).contains("client_accepted_invalid_cert"));
+        let r = tls13_sample(&format!("mtls-{i}"), true);
+        assert_eq!(string(&r, "tls.client.subject"), "CN=client.internal");
+        assert_eq!(
+            field(&r, "tlstap.server.certificate_requested"),
+            &serde_json::json!(true)
+        );
     }
 }
