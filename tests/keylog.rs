@@ -740,3 +740,126 @@ fn openssl_tls13_clients_that_reject_alert_in_the_clear_and_decrypt_like_the_res
         );
     }
 }
+
+#[test]
+fn every_tls13_aead_suite_decrypts() {
+    use rustls::crypto::aws_lc_rs::cipher_suite;
+    let pki = Pki::new(&["api.internal"]);
+    let dir = temp_dir();
+    let policy = policy(dir.path(), &pki, "");
+    for (suite, name, id) in [
+        (
+            cipher_suite::TLS13_AES_128_GCM_SHA256,
+            "TLS_AES_128_GCM_SHA256",
+            "0x1301",
+        ),
+        (
+            cipher_suite::TLS13_AES_256_GCM_SHA384,
+            "TLS_AES_256_GCM_SHA384",
+            "0x1302",
+        ),
+        (
+            cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+            "TLS_CHACHA20_POLY1305_SHA256",
+            "0x1303",
+        ),
+    ] {
+        let (pcap, keys) = capture(
+            dir.path(),
+            id,
+            &pki,
+            HandshakeOptions {
+                client_versions: tls13(),
+                client_suites: Some(vec![suite]),
+                client_auth: true,
+                ..HandshakeOptions::default()
+            },
+        );
+        let r = read(&policy, &pcap, Some(&keys));
+        assert_eq!(string(&r, "tls.cipher"), name);
+        assert_eq!(string(&r, "tlstap.cipher_id"), id);
+        assert_eq!(
+            field(&r, "tlstap.decrypted"),
+            &serde_json::json!(true),
+            "{name}"
+        );
+        assert_eq!(string(&r, "tls.server.subject"), "CN=api.internal");
+        assert_eq!(string(&r, "tls.client.subject"), "CN=client.internal");
+    }
+}
+
+#[test]
+fn one_byte_segments_and_reordering_still_decrypt() {
+    let pki = Pki::new(&["api.internal"]);
+    let dir = temp_dir();
+    let policy = policy(dir.path(), &pki, "");
+    let log = Arc::new(KeyLogText::default());
+    let options = HandshakeOptions {
+        client_versions: tls13(),
+        key_log: Some(log.clone()),
+        ..HandshakeOptions::default()
+    };
+    for (name, mss, reorder) in [("tiny", 1, false), ("reordered", 100, true)] {
+        let framing = Framing {
+            mss,
+            reorder,
+            ..Framing::default()
+        };
+        let pcap = handshake_pcap(
+            dir.path(),
+            &format!("{name}.pcap"),
+            &pki,
+            &options,
+            &framing,
+        );
+        let keys = dir.path().join(format!("{name}.keylog"));
+        std::fs::write(&keys, log.0.lock().expect("lock").as_bytes()).expect("write");
+        let r = read(&policy, &pcap, Some(&keys));
+        assert_eq!(
+            field(&r, "tlstap.decrypted"),
+            &serde_json::json!(true),
+            "{name}"
+        );
+        assert_eq!(
+            string(&r, "tls.server.hash.sha256"),
+            sha256_hex(&pki.server_chain[0])
+        );
+    }
+}
+
+#[test]
+fn stats_count_key_log_entries_and_sessions_without_secrets() {
+    let pki = Pki::new(&["api.internal"]);
+    let dir = temp_dir();
+    let (pcap, _) = capture(
+        dir.path(),
+        "nokeys",
+        &pki,
+        HandshakeOptions {
+            client_versions: tls13(),
+            ..HandshakeOptions::default()
+        },
+    );
+    let (_, keys) = capture(dir.path(), "other", &pki, HandshakeOptions::default());
+    let lines = std::fs::read_to_string(&keys)
+        .expect("read")
+        .lines()
+        .filter(|line| line.contains("TRAFFIC_SECRET"))
+        .count();
+    let (code, records, stderr) = run_tlstap_all(&[
+        "read",
+        "-q",
+        pcap.to_str().expect("p"),
+        "--keylog",
+        keys.to_str().expect("p"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let stats = &records
+        .iter()
+        .find(|r| r["event"]["dataset"] == "tlstap.stats")
+        .expect("stats")["tlstap"]["stats"];
+    assert_eq!(stats["keylog_entries"], lines as u64);
+    assert_eq!(stats["keylog_entries_dropped"], 0);
+    assert_eq!(stats["tls13_decrypted"], 0);
+    assert_eq!(stats["tls13_keys_missing"], 1);
+}

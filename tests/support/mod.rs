@@ -147,6 +147,8 @@ pub struct HandshakeOptions {
     /// A peer may refuse the other (bad certificate): keep what was sent,
     /// the refusing side's alert included, instead of failing the test.
     pub allow_failure: bool,
+    /// Cipher suites the client offers (None = provider default).
+    pub client_suites: Option<Vec<rustls::SupportedCipherSuite>>,
 }
 
 /// A client that does not validate the server's certificate (signatures on the
@@ -232,6 +234,7 @@ impl Default for HandshakeOptions {
             insecure_client: false,
             key_log: None,
             allow_failure: false,
+            client_suites: None,
         }
     }
 }
@@ -272,8 +275,12 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
         .expect("server cert");
     server_config.alpn_protocols = options.alpn.clone();
 
+    let mut client_provider = (*provider(&options.client_groups)).clone();
+    if let Some(suites) = &options.client_suites {
+        client_provider.cipher_suites = suites.clone();
+    }
     let client_builder = rustls::ClientConfig::builder_with_details(
-        provider(&options.client_groups),
+        Arc::new(client_provider),
         time_provider(options),
     )
     .with_protocol_versions(&options.client_versions)
