@@ -863,3 +863,35 @@ fn stats_count_key_log_entries_and_sessions_without_secrets() {
     assert_eq!(stats["tls13_decrypted"], 0);
     assert_eq!(stats["tls13_keys_missing"], 1);
 }
+
+#[test]
+fn server_refusing_a_missing_client_certificate_is_read_with_the_application_secret() {
+    let pki = Pki::new(&["api.internal"]);
+    let options = HandshakeOptions {
+        client_auth: true,
+        client_without_certificate: true,
+        allow_failure: true,
+        application_data: false,
+        ..HandshakeOptions::default()
+    };
+    let (r12, r13) = compare(
+        "mtls-refused",
+        &pki,
+        options,
+        MTLS_POLICY,
+        &["mtls_missing", "tls_alert"],
+    );
+    for record in [&r12, &r13] {
+        assert_eq!(string(record, "tlstap.end_reason"), "fatal_alert");
+        assert_eq!(field(record, "tlstap.alerts.0.direction"), "to_client");
+        assert_eq!(
+            field(record, "tlstap.alerts.0.description"),
+            "certificate_required"
+        );
+        assert!(field(record, "tls.client.subject").is_null());
+        assert_eq!(
+            field(record, "tlstap.server.certificate_requested"),
+            &serde_json::json!(true)
+        );
+    }
+}

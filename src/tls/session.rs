@@ -801,19 +801,27 @@ impl Session {
         let client = &self.streams[0];
         let server = &self.streams[1];
         let established = match self.negotiated() {
-            Some(ProtocolVersion::TLS13) => match self.decrypted_established() {
-                Some(done) => done,
+            Some(ProtocolVersion::TLS13) => {
                 // Server's encrypted flight and the client's Finished both travel
                 // as application_data records after the ServerHello. A client
                 // whose first answer has the size of an alert is watched until
                 // it closes or sends more (see `tls13_handshake_aborted`).
-                None => {
-                    server.application_after_server_hello > 0
-                        && client.application_after_server_hello > 0
-                        && !(self.summary.encrypted_flight.client_answered_with_alert()
-                            && self.summary.encrypted_flight.client_records == 1)
+                let seen = server.application_after_server_hello > 0
+                    && client.application_after_server_hello > 0
+                    && !(self.summary.encrypted_flight.client_answered_with_alert()
+                        && self.summary.encrypted_flight.client_records == 1);
+                match self.decrypted_established() {
+                    Some(done) => {
+                        if seen && self.holding_for_keys() {
+                            // Application data may flow while the secrets are
+                            // awaited: it must not count against the handshake cap.
+                            self.summary.established = true;
+                        }
+                        done
+                    }
+                    None => seen,
                 }
-            },
+            }
             Some(_) => {
                 let finished = self.summary.change_cipher_spec == [true, true]
                     && client.records_after_change_cipher > 0

@@ -149,6 +149,8 @@ pub struct HandshakeOptions {
     pub allow_failure: bool,
     /// Cipher suites the client offers (None = provider default).
     pub client_suites: Option<Vec<rustls::SupportedCipherSuite>>,
+    /// With `client_auth`: the server requires a certificate, the client has none.
+    pub client_without_certificate: bool,
 }
 
 /// A client that does not validate the server's certificate (signatures on the
@@ -235,6 +237,7 @@ impl Default for HandshakeOptions {
             key_log: None,
             allow_failure: false,
             client_suites: None,
+            client_without_certificate: false,
         }
     }
 }
@@ -286,7 +289,7 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
     .with_protocol_versions(&options.client_versions)
     .expect("versions")
     .with_root_certificates(roots);
-    let mut client_config = if options.client_auth {
+    let mut client_config = if options.client_auth && !options.client_without_certificate {
         client_builder
             .with_client_auth_cert(pki.client_chain.clone(), pki.client_key.clone_key())
             .expect("client cert")

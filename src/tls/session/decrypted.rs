@@ -378,6 +378,13 @@ impl Session {
         }
     }
 
+    /// Records are being held until the session's secrets are logged.
+    pub(super) fn holding_for_keys(&self) -> bool {
+        self.decryption
+            .as_deref()
+            .is_some_and(|decryption| decryption.keys == Keys::Waiting)
+    }
+
     /// TLS 1.3 with keys: the handshake is over once the client's Finished
     /// was read and the server answered it (so a server's alert rejecting a
     /// client certificate, readable with the application secret, is seen).
