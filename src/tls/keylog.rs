@@ -131,6 +131,9 @@ struct Entries {
 
 struct Follower {
     path: PathBuf,
+    /// Kept open: `live` drops root privileges after start-up, and a key log
+    /// readable only by its owner (as it should be) could not be reopened.
+    file: Option<File>,
     offset: u64,
     /// The start of a line whose newline has not been written yet.
     partial: Vec<u8>,
@@ -176,8 +179,13 @@ impl KeyLogStore {
             if is_world_readable(&metadata) {
                 world_readable.push(path.clone());
             }
+            let file = File::open(path).map_err(|source| KeyLogError::Open {
+                path: path.clone(),
+                source,
+            })?;
             followers.push(Follower {
                 path: path.clone(),
+                file: Some(file),
                 offset: 0,
                 partial: Vec::new(),
                 skipping: false,
@@ -215,6 +223,7 @@ impl KeyLogStore {
         };
         let mut follower = Follower {
             path: PathBuf::new(),
+            file: None,
             offset: 0,
             partial: Vec::new(),
             skipping: false,
@@ -285,7 +294,8 @@ impl KeyLogStore {
     }
 
     /// Reads what was appended to every file since the last read. A file
-    /// that shrank was rewritten: it is read again from the start.
+    /// that shrank was truncated and rewritten: it is read again from the
+    /// start. A file replaced by another (rotation) is not followed.
     pub fn refresh(&self) {
         // Another worker is already reading: its result serves this lookup's retry too.
         let Ok(mut followers) = self.followers.try_lock() else {
@@ -301,7 +311,15 @@ impl KeyLogStore {
     }
 
     fn read_new(&self, follower: &mut Follower) -> std::io::Result<()> {
-        let mut file = File::open(&follower.path)?;
+        let Some(mut file) = follower.file.take() else {
+            return Ok(());
+        };
+        let result = self.read_from(follower, &mut file);
+        follower.file = Some(file);
+        result
+    }
+
+    fn read_from(&self, follower: &mut Follower, file: &mut File) -> std::io::Result<()> {
         let length = file.metadata()?.len();
         if length < follower.offset {
             follower.offset = 0;
