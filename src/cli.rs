@@ -14,7 +14,7 @@ use tlstap::capture::{FileSource, LiveOptions, LiveSource, PacketSource};
 use tlstap::inventory::{print_table, Inventory, InventoryLimits, InventorySink};
 use tlstap::output::{open_sinks, OutputOptions, RecordWriter, SinkOptions};
 use tlstap::pipeline::{self, PipelineConfig};
-use tlstap::pipeline::{Controls, Overload};
+use tlstap::pipeline::{keylog, Controls, Overload};
 use tlstap::policy::{drift, Networks, Policy, Severity};
 
 #[derive(Debug, Parser)]
@@ -264,6 +264,14 @@ pub struct AnalysisArgs {
     /// Also decode UDP on this port as GENEVE (6081 always is); repeatable.
     #[arg(long, value_name = "PORT")]
     pub geneve_port: Vec<u16>,
+
+    /// NSS key log (SSLKEYLOGFILE, as OpenSSL, rustls, NSS, Go write it);
+    /// repeatable. TLS 1.3 sessions whose handshake secrets it holds are
+    /// decrypted: certificates, client certificates and early alerts are then
+    /// judged as in TLS 1.2, and the record says tlstap.decrypted. `live`
+    /// follows the file as it grows. For staging and test networks only.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
 }
 
 /// `--internal`: checked by clap, so a bad value is an argument error (exit 2).
@@ -306,6 +314,27 @@ impl AnalysisArgs {
             raw_fingerprints: self.raw_fingerprints,
         };
         Ok(config)
+    }
+
+    /// Opens `--keylog` (followed when `live`); warns once per file that
+    /// anyone on the host can read, since it unlocks every logged session.
+    pub fn attach_keylog(&self, config: &mut PipelineConfig, live: bool) -> Result<()> {
+        if self.keylog.is_empty() {
+            return Ok(());
+        }
+        let limits = keylog::KeyLogLimits {
+            follow: live,
+            ..keylog::KeyLogLimits::default()
+        };
+        let store = keylog::KeyLogStore::open(&self.keylog, limits)?;
+        for path in store.world_readable() {
+            eprintln!(
+                "tlstap: warning: key log {} is world-readable (chmod 600 it)",
+                path.display()
+            );
+        }
+        config.keylog = Some(Arc::new(store));
+        Ok(())
     }
 }
 
@@ -443,6 +472,7 @@ pub fn read(args: ReadArgs) -> Result<i32> {
         .memcap
         .or(policy.memcap)
         .unwrap_or(config.memcap);
+    args.analysis.attach_keylog(&mut config, false)?;
     for file in &args.files {
         if file.as_os_str() != "-" && !file.exists() {
             bail!("{}: no such file", file.display());
@@ -526,6 +556,7 @@ pub fn live(args: LiveArgs) -> Result<i32> {
     };
     config.stats_interval = Some(std::time::Duration::from_secs(args.stats_interval.max(1)));
     config.status_line = true;
+    args.analysis.attach_keylog(&mut config, true)?;
     let options = LiveOptions {
         interface: args.interface.clone(),
         filter: args.filter.clone(),

@@ -76,6 +76,8 @@ pub struct Snapshot {
     /// ClientHello → ServerHello, microseconds.
     pub handshake_rtt_us: Histogram<u64>,
     pub memory: MemoryStats,
+    /// `--keylog` store: entries read and dropped at its cap.
+    pub keylog: flow::keylog::KeyLogCounters,
 }
 
 impl Default for Snapshot {
@@ -95,6 +97,7 @@ impl Default for Snapshot {
             processing_ns: histogram(),
             handshake_rtt_us: histogram(),
             memory: MemoryStats::default(),
+            keylog: Default::default(),
         }
     }
 }
@@ -200,6 +203,12 @@ pub struct StatsFields<'a> {
     /// Certificates rendered into records from the cache, and rendered anew.
     pub certificate_renders_cached: u64,
     pub certificate_renders: u64,
+    /// `--keylog`: TLS 1.3 handshakes decrypted, seen without their secrets,
+    /// and key-log entries dropped at the store's cap.
+    pub tls13_decrypted: u64,
+    pub tls13_keys_missing: u64,
+    pub keylog_entries: u64,
+    pub keylog_entries_dropped: u64,
     pub handshake_rtt_us: Percentiles,
     pub packet_processing_ns: Percentiles,
     /// The memory cap (`--memcap`): bytes charged now and at most, flow
@@ -285,6 +294,10 @@ impl Snapshot {
                     chain_verdicts_computed: self.prepare.judge.chain_verdicts_computed,
                     certificate_renders_cached: self.prepare.rendered_certificates.hits,
                     certificate_renders: self.prepare.rendered_certificates.misses,
+                    tls13_decrypted: self.flow.tls.handshakes_decrypted,
+                    tls13_keys_missing: self.flow.tls.handshakes_keys_missing,
+                    keylog_entries: self.keylog.entries_loaded,
+                    keylog_entries_dropped: self.keylog.entries_dropped,
                     handshake_rtt_us: Percentiles::of(&self.handshake_rtt_us),
                     packet_processing_ns: Percentiles::of(&self.processing_ns),
                     memcap_bytes: self.memory.cap,

@@ -192,6 +192,9 @@ pub struct Tlstap<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake_rtt_us: Option<i64>,
     pub truncated: bool,
+    /// TLS 1.3 handshake read with `--keylog` secrets (absent otherwise).
+    #[serde(skip_serializing_if = "is_false")]
+    pub decrypted: bool,
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "display_option"
