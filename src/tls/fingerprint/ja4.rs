@@ -53,6 +53,7 @@ fn version(hello: &ClientHelloSummary) -> &'static str {
 ///   are filled by those tools.
 /// - ASCII ends that are not alphanumeric (`h2/`) take JA4.md's rule: the
 ///   first and last characters of the value's hex form ("6f").
+///
 /// Bytes, not text: a non-UTF-8 value read through U+FFFD gave "ed".
 fn alpn(hello: &ClientHelloSummary) -> String {
     let bytes = hello.alpn_first_raw.as_slice();
