@@ -15,8 +15,7 @@
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -220,6 +219,8 @@ pub use self::kafka::{ingest_kafka, KafkaIngest};
 #[cfg(feature = "kafka")]
 mod kafka {
     use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
 
     use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
     use rdkafka::{Message, Offset, TopicPartitionList};
