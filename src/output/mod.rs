@@ -268,3 +268,46 @@ impl RecordWriter {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Sink for Capture {
+        fn write_line(&mut self, line: &[u8]) -> Result<(), OutputError> {
+            self.0.lock().expect("lock").extend_from_slice(line);
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), OutputError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_observer_follows_the_timestamp_and_records_without_one_are_left_alone() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let observer = ecs::Observer {
+            name: "dc1 \"core\"",
+            hostname: "tap01",
+        };
+        let mut writer = RecordWriter::new(Box::new(Capture(Arc::clone(&lines))))
+            .with_observer(&observer)
+            .expect("observer");
+        writer
+            .write_value(&serde_json::json!({"@timestamp": "2026-01-01T00:00:00Z", "a": 1}))
+            .expect("write");
+        writer
+            .write_value(&serde_json::json!({"b": 2}))
+            .expect("write");
+        assert_eq!(
+            String::from_utf8(lines.lock().expect("lock").clone()).expect("utf-8"),
+            "{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"observer\":{\"name\":\"dc1 \\\"core\\\"\",\
+             \"hostname\":\"tap01\"},\"a\":1}\n{\"b\":2}\n"
+        );
+        assert_eq!(timestamp_end(b"{\"@timestamp\":\"unterminated"), None);
+    }
+}
