@@ -191,6 +191,11 @@ pub struct StatsFields<'a> {
     pub findings_excepted: u64,
     pub services_forgotten: u64,
     pub sink_queue_depth: u64,
+    /// Network sinks: records the destination acknowledged, refused for
+    /// good (or timed out), and dropped at the queue bound.
+    pub sink_delivered: u64,
+    pub sink_failed: u64,
+    pub sink_queue_full: u64,
     /// Each distinct certificate is parsed once per worker: hits are
     /// certificates served from that cache, misses were parsed.
     pub certificate_cache_hits: u64,
@@ -287,6 +292,9 @@ impl Snapshot {
                     findings_excepted: self.policy.findings_excepted,
                     services_forgotten: self.policy.services_evicted,
                     sink_queue_depth: self.sink.queue_depth,
+                    sink_delivered: self.sink.lines_delivered,
+                    sink_failed: self.sink.lines_failed,
+                    sink_queue_full: self.sink.lines_queue_full,
                     certificate_cache_hits: self.flow.certificate_cache.hits,
                     certificate_cache_misses: self.flow.certificate_cache.misses,
                     certificate_cache_evicted: self.flow.certificate_cache.evicted,
@@ -325,7 +333,7 @@ impl Snapshot {
                 .join(", ")
         };
         let reader = &self.reader;
-        format!(
+        let mut summary = format!(
             "tlstap: {} packets ({} bytes), {} TCP flows, {} TLS sessions (versions {}), {} records written; \
              {} decode errors, {} non-TCP packets skipped, {} flows evicted, {} handshakes truncated",
             reader.packets,
@@ -338,7 +346,15 @@ impl Snapshot {
             reader.packets_not_tcp + reader.decode.packets_not_ip + reader.decode.packets_not_tcp_udp,
             self.flow.flows_evicted,
             self.flow.tls.handshakes_truncated,
-        )
+        );
+        let sink = &self.sink;
+        if sink.lines_delivered + sink.lines_failed + sink.lines_queue_full > 0 {
+            summary.push_str(&format!(
+                "; output delivered {}, failed {}, dropped with the queue full {}",
+                sink.lines_delivered, sink.lines_failed, sink.lines_queue_full
+            ));
+        }
+        summary
     }
 
     /// One status line for a person watching `tlstap live`.

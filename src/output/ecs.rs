@@ -43,6 +43,16 @@ pub struct EcsRecord<'a> {
     pub tlstap: Tlstap<'a>,
 }
 
+/// ECS `observer`: the sensor that wrote the record, so records of many
+/// sensors in one topic or inventory can be told apart. The record writer
+/// adds it to every record (see `RecordWriter::with_observer`).
+#[derive(Serialize)]
+pub struct Observer<'a> {
+    /// `--sensor-name`, by default the host name.
+    pub name: &'a str,
+    pub hostname: &'a str,
+}
+
 /// ECS `service.target`: the policy's name for the service this session reached.
 #[derive(Serialize)]
 pub struct EcsService<'a> {

@@ -767,3 +767,26 @@ pub fn interleave(conversations: &[Vec<Frame>], step: u64) -> Vec<Frame> {
         }
     }
 }
+
+/// The tansu broker for the Kafka tests (`scripts/kafka-broker.sh` starts
+/// it), or `None` when it is not installed: the test then returns early and
+/// [`skipped`] says so (or fails it under `TLSTAP_REQUIRE_CORPUS`, as in CI).
+pub fn tansu_or_skip(test: &str) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let found = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([home.join(".cargo/bin")])
+        .map(|dir| dir.join("tansu"))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        skipped(
+            test,
+            Path::new("tansu (scripts/kafka-broker.sh installs it)"),
+        );
+    }
+    found
+}
