@@ -20,7 +20,7 @@
 #     openssl output,
 #   * only when everything passed, replaces the generated files in samples/
 #     (*.pcap, *.pcapng, MANIFEST.*, pki/, keylog/); stacks.pcap, upgrades/,
-#     tunnels/, resumption/ and their manifest rows and sections (other
+#     tunnels/, resumption/, tls13/ and their manifest rows and sections (other
 #     scripts') are kept.
 #
 # Every run makes a fresh PKI, so fingerprints, dates, client ports and
@@ -932,12 +932,12 @@ log "installing into $DEST"
 mkdir -p "$DEST"
 # Other scripts' captures share the manifest: stacks.pcap (make-fingerprints.sh),
 # upgrades/ and tunnels/ (make-upgrade-samples.sh, make-tunnel-samples.sh),
-# resumption/ (make-resumption-sample.sh).
+# resumption/ (make-resumption-sample.sh), tls13/ (make-tls13-samples.sh).
 # Their table rows and their sections are carried over into the new manifest.
 python3 - "$DEST" "$OUT" <<'PY'
 import pathlib, re, sys
 dest, out = map(pathlib.Path, sys.argv[1:])
-others = re.compile(r"^(\| `)?(stacks\.pcap|upgrades/|tunnels/|resumption/)")
+others = re.compile(r"^(\| `)?(stacks\.pcap|upgrades/|tunnels/|resumption/|tls13/)")
 old_tsv, old_md = dest / "MANIFEST.tsv", dest / "MANIFEST.md"
 if old_tsv.exists():
     rows = [l for l in old_tsv.read_text().splitlines() if others.match(l)]
@@ -947,7 +947,7 @@ if old_tsv.exists():
 if old_md.exists():
     old = old_md.read_text().splitlines()
     rows = [l for l in old if l.startswith("| `") and others.match(l)]
-    start = next((i for i, l in enumerate(old) if re.match(r"^## (stacks\.pcap|Upgrades and tunnels|TLS 1\.3 resumption)", l)), None)
+    start = next((i for i, l in enumerate(old) if re.match(r"^## (stacks\.pcap|Upgrades and tunnels|TLS 1\.3 resumption|TLS 1\.3 key logs)", l)), None)
     sections = old[start:] if start is not None else []
     new = (out / "MANIFEST.md").read_text().splitlines()
     at = next((i for i, l in enumerate(new) if l.startswith("A tab-separated copy")), len(new))

@@ -14,7 +14,7 @@ use tlstap::capture::{FileSource, LiveOptions, LiveSource, PacketSource};
 use tlstap::inventory::{print_table, Inventory, InventoryLimits, InventorySink};
 use tlstap::output::{open_sinks, OutputOptions, RecordWriter, SinkOptions};
 use tlstap::pipeline::{self, PipelineConfig};
-use tlstap::pipeline::{Controls, Overload};
+use tlstap::pipeline::{keylog, Controls, Overload};
 use tlstap::policy::{drift, Networks, Policy, Severity};
 
 #[derive(Debug, Parser)]
@@ -45,18 +45,60 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Print the inventory that `read`/`live --inventory PATH` built: per
     /// service, versions and ciphers, certificates, client TLS stacks, findings.
-    Inventory {
-        #[arg(value_name = "INVENTORY.sqlite")]
-        path: PathBuf,
-        /// JSON for machines instead of the table for people.
-        #[arg(long)]
-        json: bool,
-    },
+    /// `inventory ingest` fills one from many sensors' records.
+    Inventory(InventoryArgs),
     /// Write the audit report from an inventory: one self-contained file
     /// (summary, TLS 1.2-or-older paths and their exceptions, certificate
     /// expiry timeline, client stacks, clients that accepted invalid
     /// certificates, drift, findings by severity).
     Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct InventoryArgs {
+    #[command(subcommand)]
+    pub command: Option<InventoryCommand>,
+    #[arg(value_name = "INVENTORY.sqlite", required = true)]
+    pub path: Option<PathBuf>,
+    /// JSON for machines instead of the table for people.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Fold records into an inventory: from a Kafka topic that sensors write
+    /// to (kafka://BROKER[,BROKER…]/TOPIC; a consumer group, each record
+    /// applied once across restarts) or from NDJSON files ('-' is stdin).
+    /// Lines that are not tlstap records are named on stderr and skipped.
+    Ingest(IngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// kafka://BROKER[,BROKER…]/TOPIC, or NDJSON record files.
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<String>,
+    /// The inventory (SQLite, created if missing).
+    #[arg(long, value_name = "PATH", required = true)]
+    pub inventory: PathBuf,
+    /// Kafka consumer group.
+    #[arg(long, value_name = "ID", default_value = "tlstap-inventory")]
+    pub group: String,
+    /// librdkafka property for the consumer, e.g. security.protocol=SSL; repeatable.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_kafka_property)]
+    pub kafka_property: Vec<(String, String)>,
+    /// Kafka: stop after this many seconds without a record [default: run
+    /// until SIGINT/SIGTERM].
+    #[arg(long, value_name = "SECONDS")]
+    pub stop_when_idle: Option<u64>,
+    /// Kafka: stop after applying this many records.
+    #[arg(long, value_name = "N")]
+    pub max_records: Option<u64>,
+    /// No summary on stderr at the end.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -132,18 +174,56 @@ pub struct OutputArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub fsync_every: u64,
 
-    /// Records a tcp:// or unix: output holds while its collector is away.
+    /// Records a tcp://, unix: or kafka:// output holds while its collector
+    /// or broker is away.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub output_queue: usize,
+
+    /// librdkafka property for kafka:// outputs, e.g. security.protocol=SSL,
+    /// compression.type=zstd; repeatable. tlstap sets enable.idempotence=true
+    /// and acks=all unless told otherwise.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_kafka_property)]
+    pub kafka_property: Vec<(String, String)>,
+
+    /// This sensor's name in every record (ECS observer.name) [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub sensor_name: Option<String>,
 }
 
 impl OutputArgs {
     pub fn writer(&self) -> Result<RecordWriter> {
+        let hostname = host_name();
+        let name = self.sensor_name.clone().unwrap_or_else(|| hostname.clone());
         let options = SinkOptions {
             fsync_every: self.fsync_every,
             queue_lines: self.output_queue.max(1),
+            kafka_properties: self.kafka_property.clone(),
+            client_id: format!("tlstap-{name}"),
         };
-        Ok(RecordWriter::new(open_sinks(&self.output, &options)?))
+        let observer = tlstap::output::ecs::Observer {
+            name: &name,
+            hostname: &hostname,
+        };
+        Ok(RecordWriter::new(open_sinks(&self.output, &options)?).with_observer(&observer)?)
+    }
+}
+
+/// The host name (ECS observer.hostname); "unknown" if the system has none.
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// `--kafka-property KEY=VALUE`: checked by clap (exit 2 on a bad one).
+fn parse_kafka_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
     }
 }
 
@@ -264,6 +344,14 @@ pub struct AnalysisArgs {
     /// Also decode UDP on this port as GENEVE (6081 always is); repeatable.
     #[arg(long, value_name = "PORT")]
     pub geneve_port: Vec<u16>,
+
+    /// NSS key log (SSLKEYLOGFILE, as OpenSSL, rustls, NSS, Go write it);
+    /// repeatable. TLS 1.3 sessions whose handshake secrets it holds are
+    /// decrypted: certificates, client certificates and early alerts are then
+    /// judged as in TLS 1.2, and the record says tlstap.decrypted. `live`
+    /// follows the file as it grows. For staging and test networks only.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
 }
 
 /// `--internal`: checked by clap, so a bad value is an argument error (exit 2).
@@ -306,6 +394,27 @@ impl AnalysisArgs {
             raw_fingerprints: self.raw_fingerprints,
         };
         Ok(config)
+    }
+
+    /// Opens `--keylog` (followed when `live`); warns once per file that
+    /// anyone on the host can read, since it unlocks every logged session.
+    pub fn attach_keylog(&self, config: &mut PipelineConfig, live: bool) -> Result<()> {
+        if self.keylog.is_empty() {
+            return Ok(());
+        }
+        let limits = keylog::KeyLogLimits {
+            follow: live,
+            ..keylog::KeyLogLimits::default()
+        };
+        let store = keylog::KeyLogStore::open(&self.keylog, limits)?;
+        for path in store.world_readable() {
+            eprintln!(
+                "tlstap: warning: key log {} is world-readable (chmod 600 it)",
+                path.display()
+            );
+        }
+        config.keylog = Some(Arc::new(store));
+        Ok(())
     }
 }
 
@@ -385,6 +494,105 @@ pub fn inventory(path: &std::path::Path, json: bool) -> Result<i32> {
     }
 }
 
+/// Skipped records named on stderr; beyond this they are only counted.
+const MAX_SKIP_LINES: u64 = 100;
+
+/// Runs `tlstap inventory ingest`.
+pub fn ingest(args: IngestArgs) -> Result<i32> {
+    use tlstap::inventory::ingest::{self, IngestCounters};
+    let mut inventory = Inventory::open(&args.inventory, InventoryLimits::default())?;
+    inventory.begin_run(&format!("ingest {}", args.sources.join(" ")))?;
+    let controls = install_signals()?;
+    let mut counters = IngestCounters::default();
+    let mut named = 0u64;
+    let mut on_skip = |location: ingest::Location<'_>, why: ingest::Skip| {
+        named += 1;
+        if named <= MAX_SKIP_LINES {
+            eprintln!("tlstap: skipped {location}: {why}");
+        } else if named == MAX_SKIP_LINES + 1 {
+            eprintln!("tlstap: further skipped records are only counted");
+        }
+    };
+    for source in &args.sources {
+        if source.starts_with("kafka://") {
+            ingest_kafka(
+                &args,
+                source,
+                &mut inventory,
+                &controls,
+                &mut counters,
+                &mut on_skip,
+            )?;
+        } else {
+            ingest::ingest_file(
+                &mut inventory,
+                std::path::Path::new(source),
+                &mut counters,
+                &mut on_skip,
+            )?;
+        }
+        if controls.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+    }
+    inventory.close()?;
+    if !args.quiet {
+        eprintln!(
+            "tlstap: {} records read into {}: {} sessions added, {} other tlstap records, \
+             {} skipped, {} applied before, {} refused at the service cap",
+            counters.records_read,
+            args.inventory.display(),
+            counters.sessions_added,
+            counters.not_sessions,
+            counters.records_skipped,
+            counters.already_applied,
+            counters.services_dropped,
+        );
+    }
+    Ok(0)
+}
+
+#[cfg(feature = "kafka")]
+fn ingest_kafka(
+    args: &IngestArgs,
+    source: &str,
+    inventory: &mut Inventory,
+    controls: &Controls,
+    counters: &mut tlstap::inventory::ingest::IngestCounters,
+    on_skip: tlstap::inventory::ingest::OnSkip<'_>,
+) -> Result<()> {
+    use tlstap::output::sink::kafka::KafkaTarget;
+    let target = KafkaTarget::parse(source)
+        .with_context(|| format!("{source:?} is not kafka://BROKER[,BROKER…]/TOPIC"))?;
+    let options = tlstap::inventory::ingest::KafkaIngest {
+        target,
+        group: args.group.clone(),
+        properties: args.kafka_property.clone(),
+        stop_when_idle: args.stop_when_idle.map(Duration::from_secs),
+        max_records: args.max_records,
+    };
+    tlstap::inventory::ingest::ingest_kafka(
+        inventory,
+        &options,
+        &controls.stop,
+        counters,
+        on_skip,
+    )?;
+    Ok(())
+}
+
+#[cfg(not(feature = "kafka"))]
+fn ingest_kafka(
+    _: &IngestArgs,
+    source: &str,
+    _: &mut Inventory,
+    _: &Controls,
+    _: &mut tlstap::inventory::ingest::IngestCounters,
+    _: tlstap::inventory::ingest::OnSkip<'_>,
+) -> Result<()> {
+    bail!("{source}: this tlstap was built without the kafka feature")
+}
+
 /// Runs `tlstap report`.
 pub fn report(args: ReportArgs) -> Result<i32> {
     use tlstap::report::{self, Format, ReportOptions};
@@ -443,6 +651,7 @@ pub fn read(args: ReadArgs) -> Result<i32> {
         .memcap
         .or(policy.memcap)
         .unwrap_or(config.memcap);
+    args.analysis.attach_keylog(&mut config, false)?;
     for file in &args.files {
         if file.as_os_str() != "-" && !file.exists() {
             bail!("{}: no such file", file.display());
@@ -498,6 +707,8 @@ pub fn read(args: ReadArgs) -> Result<i32> {
         &progress,
     );
     bar.finish_and_clear();
+    let mut outcome = outcome;
+    let delivered = close_output(&mut writer, &mut outcome);
     if !args.quiet {
         eprintln!("{}", outcome.stats.human_summary());
     }
@@ -506,8 +717,24 @@ pub fn read(args: ReadArgs) -> Result<i32> {
     if let Some(error) = outcome.error {
         return Err(error.into());
     }
+    delivered?;
     closed.context("closing the inventory")?;
     Ok(0)
+}
+
+/// Ends the output after the run (a Kafka sink delivers its queue here,
+/// also after a failed run) and takes its final counters into the stats.
+fn close_output(
+    writer: &mut RecordWriter,
+    outcome: &mut pipeline::RunOutcome,
+) -> Result<(), tlstap::output::OutputError> {
+    let closed = if outcome.output_closed {
+        Ok(())
+    } else {
+        writer.close_output()
+    };
+    outcome.stats.sink = writer.sink_counters();
+    closed
 }
 
 /// Runs `tlstap live`; returns the process exit code.
@@ -526,6 +753,7 @@ pub fn live(args: LiveArgs) -> Result<i32> {
     };
     config.stats_interval = Some(std::time::Duration::from_secs(args.stats_interval.max(1)));
     config.status_line = true;
+    args.analysis.attach_keylog(&mut config, true)?;
     let options = LiveOptions {
         interface: args.interface.clone(),
         filter: args.filter.clone(),
@@ -553,11 +781,14 @@ pub fn live(args: LiveArgs) -> Result<i32> {
         &controls,
         &|_, _| {},
     );
+    let mut outcome = outcome;
+    let delivered = close_output(&mut writer, &mut outcome);
     eprintln!("{}", outcome.stats.human_summary());
     let closed = writer.close_archive();
     if let Some(error) = outcome.error {
         return Err(error.into());
     }
+    delivered?;
     closed.context("closing the inventory")?;
     Ok(0)
 }

@@ -11,7 +11,17 @@ fn main() {
         cli::Command::Read(args) => cli::read(args),
         cli::Command::Live(args) => cli::live(args),
         cli::Command::Policy(cli::PolicyCommand::Check { file }) => cli::policy_check(&file),
-        cli::Command::Inventory { path, json } => cli::inventory(&path, json),
+        cli::Command::Inventory(cli::InventoryArgs {
+            command: Some(cli::InventoryCommand::Ingest(args)),
+            ..
+        }) => cli::ingest(args),
+        cli::Command::Inventory(cli::InventoryArgs {
+            path: Some(path),
+            json,
+            ..
+        }) => cli::inventory(&path, json),
+        // clap requires the path when there is no subcommand.
+        cli::Command::Inventory(_) => Ok(2),
         cli::Command::Report(args) => cli::report(args),
     };
     match result {

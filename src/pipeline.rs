@@ -35,6 +35,7 @@ use crate::decode::fragment::{FragmentKey, FragmentLimits, FragmentTable};
 use crate::decode::{
     self, DecodeConfig, Decoded, EncapPath, IpFragment, Packet, TcpSegment, Transport,
 };
+pub use crate::flow::keylog;
 use crate::flow::{Endpoint, FlowKey, FlowLimits, FlowPacket, FlowTable};
 use crate::memory::{MemoryAccount, MemoryBudget};
 use crate::output::{
@@ -90,6 +91,8 @@ pub struct PipelineConfig {
     /// Bytes all workers together may hold in flows, handshakes, caches and
     /// records waiting for output (`--memcap`).
     pub memcap: usize,
+    /// `--keylog`: TLS 1.3 secrets shared by the workers.
+    pub keylog: Option<Arc<keylog::KeyLogStore>>,
 }
 
 impl Default for PipelineConfig {
@@ -112,6 +115,7 @@ impl Default for PipelineConfig {
             stats_interval: None,
             status_line: false,
             memcap: crate::memory::DEFAULT_MEMCAP,
+            keylog: None,
         }
     }
 }
@@ -249,7 +253,8 @@ pub fn run(
                 .name(format!("tlstap-worker{worker}"))
                 .spawn_scoped(scope, move || {
                     let preparer = Preparer::new(policy, config.output, config.prepare);
-                    let table = FlowTable::with_memory(config.flow, memory);
+                    let table = FlowTable::with_memory(config.flow, memory)
+                        .with_keylog(config.keylog.clone());
                     run_worker(
                         worker, config, table, preparer, batch_rx, return_tx, output_tx,
                     )
@@ -722,6 +727,7 @@ struct OutputStage<'a> {
     closed: bool,
     stop: &'a AtomicBool,
     memory: Arc<MemoryBudget>,
+    keylog: Option<Arc<keylog::KeyLogStore>>,
 }
 
 impl OutputStage<'_> {
@@ -790,6 +796,11 @@ impl OutputStage<'_> {
             policy: self.evaluator.counters(),
             output_queue_depth: queue_depth,
             memory: MemoryStats::of(&self.memory),
+            keylog: self
+                .keylog
+                .as_ref()
+                .map(|k| k.counters())
+                .unwrap_or_default(),
             ..Snapshot::default()
         };
         for report in reports.iter_mut().filter_map(Option::take) {
@@ -839,6 +850,7 @@ fn run_output(
         closed: false,
         stop,
         memory,
+        keylog: config.keylog.clone(),
     };
     let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
     let mut watermarks = vec![0u64; workers];

@@ -76,6 +76,8 @@ pub struct Snapshot {
     /// ClientHello → ServerHello, microseconds.
     pub handshake_rtt_us: Histogram<u64>,
     pub memory: MemoryStats,
+    /// `--keylog` store: entries read and dropped at its cap.
+    pub keylog: flow::keylog::KeyLogCounters,
 }
 
 impl Default for Snapshot {
@@ -95,6 +97,7 @@ impl Default for Snapshot {
             processing_ns: histogram(),
             handshake_rtt_us: histogram(),
             memory: MemoryStats::default(),
+            keylog: Default::default(),
         }
     }
 }
@@ -188,6 +191,11 @@ pub struct StatsFields<'a> {
     pub findings_excepted: u64,
     pub services_forgotten: u64,
     pub sink_queue_depth: u64,
+    /// Network sinks: records the destination acknowledged, refused for
+    /// good (or timed out), and dropped at the queue bound.
+    pub sink_delivered: u64,
+    pub sink_failed: u64,
+    pub sink_queue_full: u64,
     /// Each distinct certificate is parsed once per worker: hits are
     /// certificates served from that cache, misses were parsed.
     pub certificate_cache_hits: u64,
@@ -200,6 +208,12 @@ pub struct StatsFields<'a> {
     /// Certificates rendered into records from the cache, and rendered anew.
     pub certificate_renders_cached: u64,
     pub certificate_renders: u64,
+    /// `--keylog`: TLS 1.3 handshakes decrypted, seen without their secrets,
+    /// and key-log entries dropped at the store's cap.
+    pub tls13_decrypted: u64,
+    pub tls13_keys_missing: u64,
+    pub keylog_entries: u64,
+    pub keylog_entries_dropped: u64,
     pub handshake_rtt_us: Percentiles,
     pub packet_processing_ns: Percentiles,
     /// The memory cap (`--memcap`): bytes charged now and at most, flow
@@ -278,6 +292,9 @@ impl Snapshot {
                     findings_excepted: self.policy.findings_excepted,
                     services_forgotten: self.policy.services_evicted,
                     sink_queue_depth: self.sink.queue_depth,
+                    sink_delivered: self.sink.lines_delivered,
+                    sink_failed: self.sink.lines_failed,
+                    sink_queue_full: self.sink.lines_queue_full,
                     certificate_cache_hits: self.flow.certificate_cache.hits,
                     certificate_cache_misses: self.flow.certificate_cache.misses,
                     certificate_cache_evicted: self.flow.certificate_cache.evicted,
@@ -285,6 +302,10 @@ impl Snapshot {
                     chain_verdicts_computed: self.prepare.judge.chain_verdicts_computed,
                     certificate_renders_cached: self.prepare.rendered_certificates.hits,
                     certificate_renders: self.prepare.rendered_certificates.misses,
+                    tls13_decrypted: self.flow.tls.handshakes_decrypted,
+                    tls13_keys_missing: self.flow.tls.handshakes_keys_missing,
+                    keylog_entries: self.keylog.entries_loaded,
+                    keylog_entries_dropped: self.keylog.entries_dropped,
                     handshake_rtt_us: Percentiles::of(&self.handshake_rtt_us),
                     packet_processing_ns: Percentiles::of(&self.processing_ns),
                     memcap_bytes: self.memory.cap,
@@ -312,7 +333,7 @@ impl Snapshot {
                 .join(", ")
         };
         let reader = &self.reader;
-        format!(
+        let mut summary = format!(
             "tlstap: {} packets ({} bytes), {} TCP flows, {} TLS sessions (versions {}), {} records written; \
              {} decode errors, {} non-TCP packets skipped, {} flows evicted, {} handshakes truncated",
             reader.packets,
@@ -325,7 +346,15 @@ impl Snapshot {
             reader.packets_not_tcp + reader.decode.packets_not_ip + reader.decode.packets_not_tcp_udp,
             self.flow.flows_evicted,
             self.flow.tls.handshakes_truncated,
-        )
+        );
+        let sink = &self.sink;
+        if sink.lines_delivered + sink.lines_failed + sink.lines_queue_full > 0 {
+            summary.push_str(&format!(
+                "; output delivered {}, failed {}, dropped with the queue full {}",
+                sink.lines_delivered, sink.lines_failed, sink.lines_queue_full
+            ));
+        }
+        summary
     }
 
     /// One status line for a person watching `tlstap live`.

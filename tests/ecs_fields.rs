@@ -159,6 +159,8 @@ fn every_ecs_named_field_exists_in_ecs_with_a_compatible_type() {
         "network.vlan.id",
         "network.community_id",
         "service.target.name",
+        "observer.name",
+        "observer.hostname",
     ] {
         assert!(
             records.iter().any(|r| !field(r, expected).is_null()),

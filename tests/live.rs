@@ -496,3 +496,41 @@ fn idle_half_open_handshake_is_flushed_on_the_wall_clock_without_new_packets() {
         "no ServerHello was ever sent"
     );
 }
+
+#[test]
+fn live_follows_a_growing_key_log_and_decrypts_tls13_after_dropping_privileges() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("skipped: {reason} (the key-log test needs root, ip and openssl)");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::new("keys", 4);
+    let output = lab.path("keys.ndjson");
+    let keys = lab.path("keys.log");
+    std::fs::write(&keys, "").expect("key log");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // Empty at start: the client appends its secrets while tlstap runs.
+    let mut tlstap = lab.start_tlstap(
+        &output,
+        &["--keylog", keys.to_str().expect("path"), "--user", "nobody"],
+    );
+    let mut server = lab.start_server();
+    lab.client(&["-tls1_3", "-keylogfile", keys.to_str().expect("path")]);
+    wait_for(&output, |r| r["tls"]["version"] == "1.3");
+    let status = terminate(&mut tlstap);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(status.success());
+    let sessions: Vec<_> = records(&output)
+        .into_iter()
+        .filter(|r| r["event"]["dataset"] == "tlstap.tls")
+        .collect();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        field(&sessions[0], "tlstap.decrypted"),
+        &serde_json::json!(true),
+        "{}",
+        sessions[0]
+    );
+    assert!(string(&sessions[0], "tls.server.subject").contains("CN="));
+}

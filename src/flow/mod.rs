@@ -33,6 +33,8 @@ use crate::tls::{
     TlsLimits, Verdict,
 };
 
+pub use tls::keylog;
+
 /// Packets after which a plaintext flow is reported even if its heads are not full.
 const MAX_PLAINTEXT_PACKETS: u64 = 24;
 
@@ -294,6 +296,8 @@ pub struct FlowTable {
     memory: MemoryAccount,
     /// Bytes charged for the certificate cache.
     cache_charged: usize,
+    /// `--keylog` secrets handed to each TCP session.
+    keylog: Option<std::sync::Arc<tls::keylog::KeyLogStore>>,
 }
 
 impl FlowTable {
@@ -312,7 +316,14 @@ impl FlowTable {
             certificates: CertificateCache::new(limits.certificate_cache),
             memory,
             cache_charged: 0,
+            keylog: None,
         }
+    }
+
+    /// TLS 1.3 sessions whose secrets are in `keylog` are decrypted.
+    pub fn with_keylog(mut self, keylog: Option<std::sync::Arc<tls::keylog::KeyLogStore>>) -> Self {
+        self.keylog = keylog;
+        self
     }
 
     /// Whether the shared budget is in emergency mode.
@@ -445,7 +456,7 @@ impl FlowTable {
             }
             let mut tracker = Tracker {
                 streams: [Reassembler::default(), Reassembler::default()],
-                session: Session::new(limits.tls),
+                session: Session::new(limits.tls).with_keylog(self.keylog.clone()),
                 fin: [false; 2],
                 heads: [Vec::new(), Vec::new()],
                 plaintext: false,
@@ -477,6 +488,7 @@ impl FlowTable {
         }
         let counters = &mut self.counters;
         let certificates = &mut self.certificates;
+        let keylog = &self.keylog;
         let outcome = streams[side].push(
             packet.tcp.seq,
             packet.payload,
@@ -503,7 +515,7 @@ impl FlowTable {
                     };
                     *preamble = Some(plaintext::classify(&heads[0], &heads[1]).protocol);
                     *plaintext = false;
-                    *session = Session::new(limits.tls);
+                    *session = Session::new(limits.tls).with_keylog(keylog.clone());
                     verdict = session.feed(
                         direction,
                         &bytes[at..],

@@ -5,8 +5,10 @@
 //! policy, so drift is judged like any finding.
 //!
 //! `store` keeps it in SQLite (bounded by [`InventoryLimits`]), `sink` feeds it
-//! from the output stage, `table` prints it for people.
+//! from the output stage, `ingest` from record files and Kafka (many
+//! sensors, one estate), `table` prints it for people.
 
+pub mod ingest;
 pub mod model;
 pub mod record;
 mod schema;
@@ -18,6 +20,6 @@ pub use model::*;
 pub use schema::SCHEMA_VERSION;
 pub use sink::InventorySink;
 pub use store::{
-    Inventory, InventoryCounters, InventoryError, InventoryLimits, MAX_PENDING_RECORDS,
+    Ingested, Inventory, InventoryCounters, InventoryError, InventoryLimits, MAX_PENDING_RECORDS,
 };
 pub use table::print_table;

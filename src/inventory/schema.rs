@@ -121,3 +121,16 @@ CREATE TABLE drift_events (
 CREATE INDEX services_last_seen ON services (last_seen);
 CREATE INDEX drift_events_time ON drift_events (time);
 ";
+
+/// Where `inventory ingest` stopped in each Kafka partition: the offset of
+/// the next record to apply, written in the transaction that applies the
+/// record, so a restart neither skips nor repeats one. Created when a
+/// writable inventory opens (IF NOT EXISTS): a version-1 reader ignores it.
+pub const SCHEMA_INGEST_POSITIONS: &str = "
+CREATE TABLE IF NOT EXISTS ingest_positions (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
+";

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::model::*;
 use super::record::{self, Finding, Refusal, SessionFacts, SessionKind};
-use super::schema::{APPLICATION, SCHEMA_V1, SCHEMA_VERSION};
+use super::schema::{APPLICATION, SCHEMA_INGEST_POSITIONS, SCHEMA_V1, SCHEMA_VERSION};
 
 /// A writer that never calls [`Inventory::commit`] still holds at most this
 /// many records in one transaction: the WAL file stays bounded.
@@ -73,6 +73,21 @@ pub struct InventoryCounters {
     pub rows_expired: u64,
 }
 
+/// What [`Inventory::ingest_record`] did with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// A session, folded in.
+    Added,
+    /// A session of a new service past `max_services`, refused.
+    ServiceDropped,
+    /// A tlstap record that is not a session (stats).
+    NotASession,
+    /// Not JSON, or not a tlstap record.
+    NotTlstap,
+    /// A tlstap session without a usable time, server address or port.
+    Malformed,
+}
+
 /// Errors of the inventory. Each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
@@ -102,6 +117,17 @@ pub enum InventoryError {
     /// A write on an inventory opened with `open_read_only`.
     #[error("inventory {path} is open read-only")]
     ReadOnly { path: PathBuf },
+    /// `inventory ingest`: a records file could not be read.
+    #[error("{path}: cannot read records")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `inventory ingest`: the Kafka topic could not be read (the message
+    /// names the broker and says why).
+    #[error("{topic}: {message}")]
+    Kafka { topic: String, message: String },
     /// An SQLite statement failed.
     #[error("inventory {path}: {operation} failed")]
     Sqlite {
@@ -214,6 +240,12 @@ impl Inventory {
             .connection
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(inventory.sql("set pragmas"))?;
+        // Added after version 1 without a version bump: a new table that
+        // older readers never look at (`inventory ingest` positions).
+        inventory
+            .connection
+            .execute_batch(SCHEMA_INGEST_POSITIONS)
+            .map_err(inventory.sql("create ingest positions"))?;
         inventory.refresh_service_count()?;
         inventory.apply_retention()?;
         Ok(inventory)
@@ -349,12 +381,26 @@ impl Inventory {
     /// server address or port, are counted (`records_ignored`) and skipped;
     /// only a failing database is an error.
     pub fn ingest(&mut self, record: &Value) -> Result<(), InventoryError> {
+        self.ingest_record(record).map(|_| ())
+    }
+
+    /// [`Self::ingest`], saying what became of the record.
+    pub fn ingest_record(&mut self, record: &Value) -> Result<Ingested, InventoryError> {
         self.writable()?;
         let facts = match record::session_facts(record) {
             Ok(facts) => facts,
-            Err(Refusal::NotASession | Refusal::Malformed) => {
+            Err(refusal) => {
                 self.counters.records_ignored += 1;
-                return Ok(());
+                let tlstap = record
+                    .get("event")
+                    .and_then(|event| event.get("dataset"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|dataset| dataset.starts_with("tlstap."));
+                return Ok(match refusal {
+                    Refusal::NotASession if tlstap => Ingested::NotASession,
+                    Refusal::NotASession => Ingested::NotTlstap,
+                    Refusal::Malformed => Ingested::Malformed,
+                });
             }
         };
         self.begin_if_needed()?;
@@ -363,7 +409,7 @@ impl Inventory {
         self.connection
             .execute_batch("SAVEPOINT record")
             .map_err(self.sql("savepoint"))?;
-        match self.store(&facts) {
+        let outcome = match self.store(&facts) {
             Ok(stored) => {
                 self.connection
                     .execute_batch("RELEASE record")
@@ -373,8 +419,10 @@ impl Inventory {
                     if self.run_id.is_some() {
                         self.pending_run_records += 1;
                     }
+                    Ingested::Added
                 } else {
                     self.counters.services_dropped += 1;
+                    Ingested::ServiceDropped
                 }
             }
             Err(error) => {
@@ -384,24 +432,65 @@ impl Inventory {
                 self.refresh_service_count()?;
                 return Err(error);
             }
-        }
+        };
         self.pending_records += 1;
         if self.pending_records >= MAX_PENDING_RECORDS {
             self.commit()?;
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// Parses one NDJSON line and ingests it; a line that is not JSON is
     /// counted as ignored, never an error.
     pub fn ingest_line(&mut self, line: &[u8]) -> Result<(), InventoryError> {
+        self.ingest_line_record(line).map(|_| ())
+    }
+
+    /// [`Self::ingest_line`], saying what became of the line.
+    pub fn ingest_line_record(&mut self, line: &[u8]) -> Result<Ingested, InventoryError> {
         match serde_json::from_slice::<Value>(line) {
-            Ok(value) => self.ingest(&value),
+            Ok(value) => self.ingest_record(&value),
             Err(_) => {
+                self.writable()?;
                 self.counters.records_ignored += 1;
-                Ok(())
+                Ok(Ingested::NotTlstap)
             }
         }
+    }
+
+    /// Where `inventory ingest` stopped reading each partition of `topic`:
+    /// the offset of the next record to apply.
+    pub fn ingest_positions(&self, topic: &str) -> Result<Vec<(i32, i64)>, InventoryError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT partition, next_offset FROM ingest_positions WHERE topic = ?1")
+            .map_err(self.sql("read ingest positions"))?;
+        let rows = statement
+            .query_map([topic], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.sql("read ingest positions"))?;
+        Ok(rows)
+    }
+
+    /// Moves a partition's position in the open transaction, so the record
+    /// and the position become durable together (call it before ingesting
+    /// the record: [`Self::ingest`] may commit).
+    pub fn set_ingest_position(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        next_offset: i64,
+    ) -> Result<(), InventoryError> {
+        self.writable()?;
+        self.begin_if_needed()?;
+        self.connection
+            .prepare_cached(
+                "INSERT INTO ingest_positions (topic, partition, next_offset) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+            )
+            .and_then(|mut statement| statement.execute(params![topic, partition, next_offset]))
+            .map_err(self.sql("store ingest position"))?;
+        Ok(())
     }
 
     /// Ends the current transaction, making everything ingested so far durable.

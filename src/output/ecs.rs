@@ -43,6 +43,16 @@ pub struct EcsRecord<'a> {
     pub tlstap: Tlstap<'a>,
 }
 
+/// ECS `observer`: the sensor that wrote the record, so records of many
+/// sensors in one topic or inventory can be told apart. The record writer
+/// adds it to every record (see `RecordWriter::with_observer`).
+#[derive(Serialize)]
+pub struct Observer<'a> {
+    /// `--sensor-name`, by default the host name.
+    pub name: &'a str,
+    pub hostname: &'a str,
+}
+
 /// ECS `service.target`: the policy's name for the service this session reached.
 #[derive(Serialize)]
 pub struct EcsService<'a> {
@@ -192,6 +202,9 @@ pub struct Tlstap<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake_rtt_us: Option<i64>,
     pub truncated: bool,
+    /// TLS 1.3 handshake read with `--keylog` secrets (absent otherwise).
+    #[serde(skip_serializing_if = "is_false")]
+    pub decrypted: bool,
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "display_option"

@@ -32,7 +32,7 @@ pub enum OutputError {
     /// The reader went away (e.g. `| head`): stop writing, exit cleanly.
     #[error("output closed by the reader")]
     Closed,
-    #[error("{0:?} is not an output: use -, FILE, or file:PATH")]
+    #[error("{0:?} is not an output: use -, FILE, file:PATH, tcp://HOST:PORT, unix:PATH or kafka://BROKER[,BROKER…]/TOPIC")]
     BadDestination(String),
     #[error("record could not be serialised: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -85,6 +85,17 @@ pub struct RecordWriter {
     counters: Counters,
     /// The sink's `lines_lost` already taken out of `records_written`.
     lines_lost_counted: u64,
+    /// `,"observer":{…}`, put after each record's `@timestamp`.
+    observer: Vec<u8>,
+}
+
+/// Where a record's `@timestamp` member ends (records and stats records all
+/// start with it): the observer goes there.
+fn timestamp_end(line: &[u8]) -> Option<usize> {
+    const START: &[u8] = b"{\"@timestamp\":\"";
+    let rest = line.strip_prefix(START)?;
+    let close = rest.iter().position(|&b| b == b'"')?;
+    Some(START.len() + close + 1)
 }
 
 impl RecordWriter {
@@ -96,7 +107,16 @@ impl RecordWriter {
             tail: Vec::with_capacity(1024),
             counters: Counters::default(),
             lines_lost_counted: 0,
+            observer: Vec::new(),
         }
+    }
+
+    /// Adds ECS `observer.*` to every record (sessions and stats).
+    pub fn with_observer(mut self, observer: &ecs::Observer<'_>) -> Result<Self, OutputError> {
+        self.observer.clear();
+        self.observer.extend_from_slice(b",\"observer\":");
+        serde_json::to_writer(&mut self.observer, observer)?;
+        Ok(self)
     }
 
     /// Also hands every session record, unfiltered, to `archive`.
@@ -139,11 +159,20 @@ impl RecordWriter {
                 return Err(error);
             }
         };
+        let split = match self.observer.is_empty() {
+            true => None,
+            false => timestamp_end(head),
+        };
+        let (before, after) = head.split_at(split.unwrap_or(0));
+        let observer: &[u8] = if split.is_some() { &self.observer } else { &[] };
         if archived && (filtered || !same) {
             let result = PreparedRecord::write_tail(findings.iter(), &mut self.tail);
-            self.note_built(result)?;
+            if result.is_err() {
+                self.counters.records_failed += 1;
+            }
+            result?;
             if let Some(archive) = self.archive.as_mut() {
-                archive.write_parts(&[head, &self.tail], &mut self.line)?;
+                archive.write_parts(&[before, observer, after, &self.tail], &mut self.line)?;
             }
         }
         if filtered {
@@ -154,23 +183,20 @@ impl RecordWriter {
             *self.counters.findings_by_id.entry(finding.id).or_insert(0) += 1;
         }
         let result = PreparedRecord::write_tail(findings.iter().filter(kept), &mut self.tail);
-        self.note_built(result)?;
-        self.sink.write_parts(&[head, &self.tail], &mut self.line)?;
+        if result.is_err() {
+            self.counters.records_failed += 1;
+        }
+        result?;
+        let parts = [before, observer, after, &self.tail];
+        self.sink.write_parts(&parts, &mut self.line)?;
         self.counters.records_written += 1;
         if archived && same {
             // The output record is the archive's: built once.
             if let Some(archive) = self.archive.as_mut() {
-                archive.write_parts(&[head, &self.tail], &mut self.line)?;
+                archive.write_parts(&parts, &mut self.line)?;
             }
         }
         Ok(())
-    }
-
-    fn note_built(&mut self, result: Result<(), OutputError>) -> Result<(), OutputError> {
-        if result.is_err() {
-            self.counters.records_failed += 1;
-        }
-        result
     }
 
     /// Serialises any record (sessions, stats) as one line.
@@ -179,6 +205,9 @@ impl RecordWriter {
         if let Err(error) = serde_json::to_writer(&mut self.line, value) {
             self.counters.records_failed += 1;
             return Err(error.into());
+        }
+        if let (false, Some(at)) = (self.observer.is_empty(), timestamp_end(&self.line)) {
+            self.line.splice(at..at, self.observer.iter().copied());
         }
         self.line.push(b'\n');
         let written = self.sink.write_line(&self.line);
@@ -206,6 +235,13 @@ impl RecordWriter {
         result
     }
 
+    /// Ends the output at the end of a run (after the pipeline's last flush):
+    /// a Kafka sink waits for its deliveries here and fails if any is lost.
+    pub fn close_output(&mut self) -> Result<(), OutputError> {
+        let closed = self.sink.close();
+        self.settle(closed)
+    }
+
     /// Closes the archive (the inventory: retention, log checkpoint) at the
     /// end of a run; the output itself was flushed by the run.
     pub fn close_archive(&mut self) -> Result<(), OutputError> {
@@ -230,5 +266,48 @@ impl RecordWriter {
             .as_ref()
             .map(|archive| archive.counters())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl Sink for Capture {
+        fn write_line(&mut self, line: &[u8]) -> Result<(), OutputError> {
+            self.0.lock().expect("lock").extend_from_slice(line);
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), OutputError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_observer_follows_the_timestamp_and_records_without_one_are_left_alone() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let observer = ecs::Observer {
+            name: "dc1 \"core\"",
+            hostname: "tap01",
+        };
+        let mut writer = RecordWriter::new(Box::new(Capture(Arc::clone(&lines))))
+            .with_observer(&observer)
+            .expect("observer");
+        writer
+            .write_value(&serde_json::json!({"@timestamp": "2026-01-01T00:00:00Z", "a": 1}))
+            .expect("write");
+        writer
+            .write_value(&serde_json::json!({"b": 2}))
+            .expect("write");
+        assert_eq!(
+            String::from_utf8(lines.lock().expect("lock").clone()).expect("utf-8"),
+            "{\"@timestamp\":\"2026-01-01T00:00:00Z\",\"observer\":{\"name\":\"dc1 \\\"core\\\"\",\
+             \"hostname\":\"tap01\"},\"a\":1}\n{\"b\":2}\n"
+        );
+        assert_eq!(timestamp_end(b"{\"@timestamp\":\"unterminated"), None);
     }
 }

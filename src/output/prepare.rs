@@ -465,6 +465,7 @@ impl<'p> Preparer<'p> {
                         .zip(server_hello)
                         .map(|(ch, sh)| (sh.time.as_nanos() - ch.time.as_nanos()) / 1000),
                     truncated: summary.truncated,
+                    decrypted: summary.decrypted,
                     parse_error: summary.parse_error,
                     heartbeat_records: {
                         let total = summary.heartbeat_records[0] + summary.heartbeat_records[1];

@@ -74,6 +74,7 @@ pub fn summarize_client_hello(
         time,
         record_version,
         legacy_version: hello.version.0,
+        random: hello.random.try_into().unwrap_or([0; 32]),
         session_id: hello.session_id.map(<[u8]>::to_vec).unwrap_or_default(),
         fallback_scsv: cipher_suites.contains(&FALLBACK_SCSV),
         cipher_suites,

@@ -7,9 +7,11 @@
 //! handshake is over: established, failed, or cut off by a cap. It never judges
 //! (that is `policy`) and never formats (that is `output`). Bounds: [`TlsLimits`].
 
+mod decrypt;
 pub mod dtls;
 pub mod fingerprint;
 mod hello;
+pub mod keylog;
 pub mod names;
 pub mod plaintext;
 pub mod quic;
@@ -77,6 +79,13 @@ pub struct Counters {
     pub handshakes_truncated: u64,
     pub certificates_dropped: u64,
     pub alerts_dropped: u64,
+    /// TLS 1.3 handshakes read with key-log secrets.
+    pub handshakes_decrypted: u64,
+    /// TLS 1.3 handshakes seen with `--keylog` whose secrets were not logged
+    /// (or whose suite tlstap cannot read).
+    pub handshakes_keys_missing: u64,
+    pub records_decrypted: u64,
+    pub records_decrypt_failed: u64,
 }
 
 impl Counters {
@@ -91,6 +100,10 @@ impl Counters {
         self.handshakes_truncated += other.handshakes_truncated;
         self.certificates_dropped += other.certificates_dropped;
         self.alerts_dropped += other.alerts_dropped;
+        self.handshakes_decrypted += other.handshakes_decrypted;
+        self.handshakes_keys_missing += other.handshakes_keys_missing;
+        self.records_decrypted += other.records_decrypted;
+        self.records_decrypt_failed += other.records_decrypt_failed;
     }
 }
 

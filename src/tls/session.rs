@@ -58,6 +58,11 @@ pub struct Session {
     server_hello_done: bool,
     server_certificate_seen: bool,
     done: Option<EndReason>,
+    /// `--keylog` secrets, for reading a TLS 1.3 handshake.
+    keylog: Option<std::sync::Arc<super::keylog::KeyLogStore>>,
+    decryption: Option<Box<decrypted::Decryption>>,
+    /// TLS 1.3, decrypted: the server's Finished was read.
+    server_finished: bool,
 }
 
 impl Session {
@@ -70,7 +75,19 @@ impl Session {
             server_hello_done: false,
             server_certificate_seen: false,
             done: None,
+            keylog: None,
+            decryption: None,
+            server_finished: false,
         }
+    }
+
+    /// A session that reads TLS 1.3 handshakes whose secrets are in `keylog`.
+    pub fn with_keylog(
+        mut self,
+        keylog: Option<std::sync::Arc<super::keylog::KeyLogStore>>,
+    ) -> Self {
+        self.keylog = keylog;
+        self
     }
 
     /// A session whose handshake travels in QUIC or DTLS.
@@ -84,14 +101,18 @@ impl Session {
         &self.summary
     }
 
-    /// Heap bytes held (record and message buffers, the summary so far), for
-    /// the memory cap.
+    /// Heap bytes held (record and message buffers, the summary so far,
+    /// TLS 1.3 decryption state with held records), for the memory cap.
     pub fn heap_bytes(&self) -> usize {
         self.streams
             .iter()
             .map(|s| s.pending.capacity() + s.message.capacity())
             .sum::<usize>()
             + self.summary.heap_bytes()
+            + self
+                .decryption
+                .as_deref()
+                .map_or(0, decrypted::Decryption::heap_bytes)
     }
 
     /// Whether the first ClientHello has been seen (the flow is TLS).
@@ -487,6 +508,14 @@ impl Session {
                 }
             }
             CONTENT_APPLICATION_DATA => {
+                if self.negotiated() == Some(ProtocolVersion::TLS13) {
+                    self.note_encrypted_record(role, body.len(), now);
+                }
+                if self.decryption.is_some()
+                    && self.decrypt_record(role, record_version, body, now, counters, certificates)
+                {
+                    return;
+                }
                 self.summary.application_records[index] += 1;
                 if self.summary.server_hello.is_some() {
                     self.streams[index].application_after_server_hello += 1;
@@ -535,6 +564,28 @@ impl Session {
     }
 
     fn handle_message(
+        &mut self,
+        role: Direction,
+        record_version: u16,
+        message: &[u8],
+        now: PacketTime,
+        counters: &mut Counters,
+        certificates: &mut CertificateCache,
+    ) {
+        if self.summary.decrypted && !matches!(message.first(), Some(1 | 2)) {
+            self.handle_decrypted_message(role, message, counters, certificates);
+            return;
+        }
+        self.handle_plain_message(role, record_version, message, now, counters, certificates);
+        if self.keylog.is_some()
+            && self.decryption.is_none()
+            && self.negotiated() == Some(ProtocolVersion::TLS13)
+        {
+            self.start_decryption(now, counters);
+        }
+    }
+
+    fn handle_plain_message(
         &mut self,
         role: Direction,
         record_version: u16,
@@ -766,9 +817,24 @@ impl Session {
         let established = match self.negotiated() {
             Some(ProtocolVersion::TLS13) => {
                 // Server's encrypted flight and the client's Finished both travel
-                // as application_data records after the ServerHello.
-                server.application_after_server_hello > 0
+                // as application_data records after the ServerHello. A client
+                // whose first answer has the size of an alert is watched until
+                // it closes or sends more (see `tls13_handshake_aborted`).
+                let seen = server.application_after_server_hello > 0
                     && client.application_after_server_hello > 0
+                    && !(self.summary.encrypted_flight.client_answered_with_alert()
+                        && self.summary.encrypted_flight.client_records == 1);
+                match self.decrypted_established() {
+                    Some(done) => {
+                        if seen && self.holding_for_keys() {
+                            // Application data may flow while the secrets are
+                            // awaited: it must not count against the handshake cap.
+                            self.summary.established = true;
+                        }
+                        done
+                    }
+                    None => seen,
+                }
             }
             Some(_) => {
                 let finished = self.summary.change_cipher_spec == [true, true]
@@ -787,6 +853,29 @@ impl Session {
         if established {
             self.summary.established = true;
             self.end(EndReason::HandshakeDone);
+        }
+    }
+}
+
+impl Session {
+    /// TLS 1.3 record sizes and times, before any decryption: what a sensor
+    /// without keys can tell about the client's answer to the server's flight.
+    fn note_encrypted_record(&mut self, role: Direction, length: usize, now: PacketTime) {
+        let flight = &mut self.summary.encrypted_flight;
+        match role {
+            Direction::ToClient if flight.client_records == 0 => {
+                flight.server_records += 1;
+                flight.server_bytes += length as u64;
+                flight.server_last = Some(now);
+            }
+            Direction::ToClient => {}
+            Direction::ToServer => {
+                if flight.client_records == 0 {
+                    flight.client_first_length = u16::try_from(length).ok();
+                    flight.client_first_time = Some(now);
+                }
+                flight.client_records = flight.client_records.saturating_add(1);
+            }
         }
     }
 }
@@ -816,6 +905,8 @@ fn parse_draft_server_hello(message: &[u8], now: PacketTime) -> Option<ServerHel
     }
     Some(summary)
 }
+
+mod decrypted;
 
 #[cfg(test)]
 mod tests;

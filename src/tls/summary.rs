@@ -123,6 +123,8 @@ pub struct ClientHelloSummary {
     pub time: PacketTime,
     pub record_version: u16,
     pub legacy_version: u16,
+    /// Names the session in a key log (NSS format is keyed by client random).
+    pub random: [u8; 32],
     pub session_id: Vec<u8>,
     pub cipher_suites: Vec<u16>,
     pub compression_methods: Vec<u8>,
@@ -318,6 +320,41 @@ pub struct HandshakeSummary {
     pub parse_error: Option<super::TlsError>,
     /// A cap cut the handshake short.
     pub truncated: bool,
+    /// TLS 1.3: the encrypted handshake was read with secrets from a key log.
+    pub decrypted: bool,
+    /// TLS 1.3, decrypted: the client's Finished was read (it went on with
+    /// the server it was shown).
+    pub client_finished: bool,
+    /// TLS 1.3: sizes and times of the encrypted records around the client's
+    /// answer to the server's flight, for inference without keys.
+    pub encrypted_flight: EncryptedFlight,
+}
+
+/// TLS 1.3 encrypted records seen after the ServerHello, up to the client's
+/// first one (RFC 8446 §5.2: the ciphertext is content + 1 type byte + 16-byte tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EncryptedFlight {
+    /// The server's encrypted records before the client's first.
+    pub server_records: u32,
+    pub server_bytes: u64,
+    pub server_last: Option<PacketTime>,
+    /// Ciphertext length of the client's first encrypted record.
+    pub client_first_length: Option<u16>,
+    pub client_first_time: Option<PacketTime>,
+    /// The client's encrypted records, the first included.
+    pub client_records: u32,
+}
+
+impl EncryptedFlight {
+    /// Ciphertext of a 2-byte alert with its inner type and an AES-GCM or
+    /// ChaCha20-Poly1305 tag, unpadded (the default of OpenSSL, rustls, Go, NSS).
+    pub const ALERT_LENGTH: u16 = 2 + 1 + 16;
+
+    /// The client's first encrypted record has the size of an alert: no
+    /// Finished (53 or 69 bytes) or Certificate is that small.
+    pub fn client_answered_with_alert(&self) -> bool {
+        self.server_records > 0 && self.client_first_length == Some(Self::ALERT_LENGTH)
+    }
 }
 
 impl HandshakeSummary {

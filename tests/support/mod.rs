@@ -144,6 +144,15 @@ pub struct HandshakeOptions {
     pub validation_time: Option<u64>,
     /// The client accepts any server certificate (like `curl -k`).
     pub insecure_client: bool,
+    /// Where the client logs its secrets (rustls `KeyLog`, NSS format).
+    pub key_log: Option<Arc<dyn rustls::KeyLog>>,
+    /// A peer may refuse the other (bad certificate): keep what was sent,
+    /// the refusing side's alert included, instead of failing the test.
+    pub allow_failure: bool,
+    /// Cipher suites the client offers (None = provider default).
+    pub client_suites: Option<Vec<rustls::SupportedCipherSuite>>,
+    /// With `client_auth`: the server requires a certificate, the client has none.
+    pub client_without_certificate: bool,
 }
 
 /// A client that does not validate the server's certificate (signatures on the
@@ -227,6 +236,10 @@ impl Default for HandshakeOptions {
             application_data: true,
             validation_time: None,
             insecure_client: false,
+            key_log: None,
+            allow_failure: false,
+            client_suites: None,
+            client_without_certificate: false,
         }
     }
 }
@@ -267,14 +280,18 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
         .expect("server cert");
     server_config.alpn_protocols = options.alpn.clone();
 
+    let mut client_provider = (*provider(&options.client_groups)).clone();
+    if let Some(suites) = &options.client_suites {
+        client_provider.cipher_suites = suites.clone();
+    }
     let client_builder = rustls::ClientConfig::builder_with_details(
-        provider(&options.client_groups),
+        Arc::new(client_provider),
         time_provider(options),
     )
     .with_protocol_versions(&options.client_versions)
     .expect("versions")
     .with_root_certificates(roots);
-    let mut client_config = if options.client_auth {
+    let mut client_config = if options.client_auth && !options.client_without_certificate {
         client_builder
             .with_client_auth_cert(pki.client_chain.clone(), pki.client_key.clone_key())
             .expect("client cert")
@@ -285,6 +302,9 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
     if options.insecure_client {
         let verifier = Arc::new(AcceptAnyCertificate(provider(&options.client_groups)));
         client_config.dangerous().set_certificate_verifier(verifier);
+    }
+    if let Some(key_log) = &options.key_log {
+        client_config.key_log = key_log.clone();
     }
 
     let name = ServerName::try_from(options.server_name.clone()).expect("server name");
@@ -309,8 +329,19 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
             server
                 .read_tls(&mut buffer.as_slice())
                 .expect("server read");
-            server.process_new_packets().expect("server process");
+            let processed = server.process_new_packets();
             wire.push((Side::Client, buffer));
+            if options.allow_failure && processed.is_err() {
+                let mut alert = Vec::new();
+                while server.wants_write() {
+                    server.write_tls(&mut alert).expect("server write");
+                }
+                if !alert.is_empty() {
+                    wire.push((Side::Server, alert));
+                }
+                return wire;
+            }
+            processed.expect("server process");
         }
         if !server.is_handshaking() && options.application_data && !server_replied {
             let mut request = [0u8; 256];
@@ -333,8 +364,19 @@ pub fn handshake(pki: &Pki, options: &HandshakeOptions) -> Vec<(Side, Vec<u8>)> 
             client
                 .read_tls(&mut buffer.as_slice())
                 .expect("client read");
-            client.process_new_packets().expect("client process");
+            let processed = client.process_new_packets();
             wire.push((Side::Server, buffer));
+            if options.allow_failure && processed.is_err() {
+                let mut alert = Vec::new();
+                while client.wants_write() {
+                    client.write_tls(&mut alert).expect("client write");
+                }
+                if !alert.is_empty() {
+                    wire.push((Side::Client, alert));
+                }
+                return wire;
+            }
+            processed.expect("client process");
         }
         if !progressed {
             break;
@@ -726,4 +768,27 @@ pub fn interleave(conversations: &[Vec<Frame>], step: u64) -> Vec<Frame> {
             return frames;
         }
     }
+}
+
+/// The tansu broker for the Kafka tests (`scripts/kafka-broker.sh` starts
+/// it), or `None` when it is not installed: the test then returns early and
+/// [`skipped`] says so (or fails it under `TLSTAP_REQUIRE_CORPUS`, as in CI).
+pub fn tansu_or_skip(test: &str) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let found = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([home.join(".cargo/bin")])
+        .map(|dir| dir.join("tansu"))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        skipped(
+            test,
+            Path::new("tansu (scripts/kafka-broker.sh installs it)"),
+        );
+    }
+    found
 }

@@ -1,6 +1,8 @@
 //! Where records go. A new destination is one file here and one arm in [`open_sink`].
 
 mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod multi;
 mod stdout;
 mod stream;
@@ -19,6 +21,11 @@ pub struct SinkCounters {
     pub lines_dropped: u64,
     pub queue_depth: u64,
     pub reconnects: u64,
+    /// Network sinks: lines the destination acknowledged, lines it finally
+    /// refused (or that timed out), lines dropped at the queue bound.
+    pub lines_delivered: u64,
+    pub lines_failed: u64,
+    pub lines_queue_full: u64,
 }
 
 impl SinkCounters {
@@ -27,6 +34,9 @@ impl SinkCounters {
         self.lines_dropped += other.lines_dropped;
         self.queue_depth += other.queue_depth;
         self.reconnects += other.reconnects;
+        self.lines_delivered += other.lines_delivered;
+        self.lines_failed += other.lines_failed;
+        self.lines_queue_full += other.lines_queue_full;
     }
 }
 
@@ -67,22 +77,30 @@ pub trait Sink: Send {
     }
 }
 
-/// Options that apply to file sinks.
-#[derive(Debug, Clone, Copy, Default)]
+/// Options that apply to file and network sinks.
+#[derive(Debug, Clone, Default)]
 pub struct SinkOptions {
     /// fsync a file sink after this many records (0: never).
     pub fsync_every: u64,
     /// Lines a network sink holds while its peer is away; beyond it the
-    /// oldest are dropped and counted.
+    /// oldest (Kafka: the newest) are dropped and counted.
     pub queue_lines: usize,
+    /// Kafka: librdkafka properties (`--kafka-property`), over tlstap's defaults.
+    pub kafka_properties: Vec<(String, String)>,
+    /// Kafka: the producer's `client.id` (the sensor's name).
+    pub client_id: String,
 }
 
 /// Maps a destination to a sink:
 /// `-` stdout; `file:PATH` append; a bare `PATH` create/truncate;
-/// `tcp://HOST:PORT` and `unix:PATH` newline-delimited JSON streams.
+/// `tcp://HOST:PORT` and `unix:PATH` newline-delimited JSON streams;
+/// `kafka://BROKER[,BROKER…]/TOPIC` a Kafka topic.
 pub fn open_sink(destination: &str, options: &SinkOptions) -> Result<Box<dyn Sink>, OutputError> {
     if destination == "-" {
         return Ok(Box::new(StdoutSink::new()));
+    }
+    if destination.starts_with("kafka://") {
+        return open_kafka(destination, options);
     }
     if let Some(address) = destination.strip_prefix("tcp://") {
         if address.is_empty() || !address.contains(':') {
@@ -112,6 +130,26 @@ pub fn open_sink(destination: &str, options: &SinkOptions) -> Result<Box<dyn Sin
         return Err(OutputError::BadDestination(destination.to_string()));
     }
     Ok(Box::new(FileSink::create(destination)?))
+}
+
+#[cfg(feature = "kafka")]
+fn open_kafka(destination: &str, options: &SinkOptions) -> Result<Box<dyn Sink>, OutputError> {
+    let target = kafka::KafkaTarget::parse(destination)
+        .ok_or_else(|| OutputError::BadDestination(destination.to_string()))?;
+    Ok(Box::new(kafka::KafkaSink::open(
+        target,
+        options.queue_lines,
+        &options.client_id,
+        &options.kafka_properties,
+    )?))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn open_kafka(destination: &str, _: &SinkOptions) -> Result<Box<dyn Sink>, OutputError> {
+    Err(OutputError::Io {
+        destination: destination.to_string(),
+        source: std::io::Error::other("this tlstap was built without the kafka feature"),
+    })
 }
 
 /// Opens every destination; one sink is returned as is, several fan out.

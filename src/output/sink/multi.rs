@@ -58,6 +58,10 @@ impl Sink for MultiSink {
         self.each(|sink| sink.reopen())
     }
 
+    fn close(&mut self) -> Result<(), OutputError> {
+        self.each(|sink| sink.close())
+    }
+
     /// Lost only once every branch closed; a line counts as lost when the
     /// branch that lost the fewest lost it (an estimate that never says more
     /// records were lost than were).

@@ -200,6 +200,7 @@ fn send_loop(target: &StreamTarget, shared: &Shared) {
             if state.lines.front().is_some_and(|front| *front == line) {
                 state.lines.pop_front();
             }
+            state.counters.lines_delivered += 1;
             shared.wake.notify_all();
         } else {
             connection = None;

@@ -74,7 +74,7 @@ pub const EXCEPTION_EXPIRED: Rule = Rule {
 pub const CLIENT_ACCEPTED_INVALID_CERT: Rule = Rule {
     id: "client_accepted_invalid_cert",
     severity: Severity::High,
-    summary: "TLS ≤ 1.2: the server chain had a problem a validating client must reject, and the client finished the handshake and exchanged application data anyway.",
+    summary: "TLS ≤ 1.2 (or TLS 1.3 read with --keylog): the server chain had a problem a validating client must reject, and the client finished the handshake (and, before TLS 1.3, exchanged application data) anyway.",
     check: Check::Raised,
 };
 
@@ -94,7 +94,7 @@ pub fn derive(facts: &SessionFacts<'_>, _policy: &Policy, findings: &mut Vec<Fin
     let Some(version) = facts.version() else {
         return;
     };
-    if version >= crate::tls::ProtocolVersion::TLS13 {
+    if version >= crate::tls::ProtocolVersion::TLS13 && !tls.decrypted {
         return; // certificates are encrypted: acceptance is not observable
     }
     let problems: Vec<&Finding> = findings
@@ -105,9 +105,16 @@ pub fn derive(facts: &SessionFacts<'_>, _policy: &Policy, findings: &mut Vec<Fin
                 .is_none_or(|chain| chain == super::ChainRole::Server)
         })
         .collect();
-    let client_went_on = tls.established
-        && tls.change_cipher_spec[0]
-        && tls.application_records.iter().all(|&n| n > 0)
+    // TLS 1.3: the client's Finished (read with the key log) is its
+    // acceptance; a client that refuses sends an alert instead.
+    let finished = if tls.decrypted {
+        tls.client_finished
+    } else {
+        tls.established
+            && tls.change_cipher_spec[0]
+            && tls.application_records.iter().all(|&n| n > 0)
+    };
+    let client_went_on = finished
         && !tls
             .alerts
             .iter()
@@ -164,6 +171,7 @@ pub const RULES: &[Rule] = &[
     handshake::TLS_ALERT,
     handshake::MTLS_MISSING,
     handshake::MTLS_NOT_OBSERVABLE,
+    handshake::TLS13_HANDSHAKE_ABORTED,
     CLIENT_ACCEPTED_INVALID_CERT,
     drift::NEGOTIATION_CHANGED,
     drift::CERT_ROTATED,
@@ -197,7 +205,12 @@ mod tests {
         for rule in RULES {
             assert!(seen.insert(rule.id), "duplicate id {}", rule.id);
             assert!(
-                rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                // Digits allowed after a letter: the issue names `tls13_handshake_aborted`.
+                rule.id.starts_with(|c: char| c.is_ascii_lowercase())
+                    && rule
+                        .id
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{} is not snake_case",
                 rule.id
             );

@@ -177,3 +177,108 @@ fn sslv2_compatible_client_hello_is_summarised() {
     assert_eq!(client.cipher_suites, vec![0x002f]);
     assert_eq!(client.sslv2_cipher_specs, vec![0x01_0080]);
 }
+
+/// rustls's key log as NSS text.
+#[derive(Debug, Default)]
+struct Logged(std::sync::Mutex<String>);
+
+impl rustls::KeyLog for Logged {
+    fn log(&self, label: &str, random: &[u8], secret: &[u8]) {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let mut text = self.0.lock().expect("lock");
+        text.push_str(&format!("{label} {} {}\n", hex(random), hex(secret)));
+    }
+}
+
+/// Feeds a TLS 1.3 handshake one flight at a time, `step` ms apart, and
+/// calls `between` after each flight; returns the summary.
+fn run_live(
+    wire: &[(Side, Vec<u8>)],
+    store: std::sync::Arc<crate::tls::keylog::KeyLogStore>,
+    mut between: impl FnMut(usize),
+) -> (HandshakeSummary, EndReason, Counters) {
+    let mut session = Session::new(TlsLimits::default()).with_keylog(Some(store));
+    let mut counters = Counters::default();
+    let mut certificates = Default::default();
+    let mut verdict = Verdict::NeedMore;
+    for (at, (side, bytes)) in wire.iter().enumerate() {
+        let direction = match side {
+            Side::Client => Direction::ToServer,
+            Side::Server => Direction::ToClient,
+        };
+        let now = PacketTime::from_nanos(at as i64 * 500_000_000);
+        verdict = session.feed(direction, bytes, now, &mut counters, &mut certificates);
+        if verdict != Verdict::NeedMore {
+            break;
+        }
+        between(at);
+    }
+    let reason = match verdict {
+        Verdict::Done(reason) => reason,
+        _ => EndReason::ConnectionClosed,
+    };
+    let (summary, reason) = session.finish(reason);
+    (summary, reason, counters)
+}
+
+fn tls13_logged_wire() -> (Vec<(Side, Vec<u8>)>, String) {
+    let pki = Pki::new(&["api.internal"]);
+    let log = std::sync::Arc::new(Logged::default());
+    let options = HandshakeOptions {
+        client_versions: vec![&rustls::version::TLS13],
+        key_log: Some(log.clone()),
+        ..HandshakeOptions::default()
+    };
+    let wire = handshake(&pki, &options);
+    let text = log.0.lock().expect("lock").clone();
+    (wire, text)
+}
+
+#[test]
+fn live_session_is_held_until_its_secrets_are_appended_to_the_key_log() {
+    use std::io::Write;
+    let (wire, text) = tls13_logged_wire();
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("keys.log");
+    std::fs::write(&path, "").expect("write");
+    let limits = crate::tls::keylog::KeyLogLimits {
+        follow: true,
+        refresh_interval: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    let store = std::sync::Arc::new(
+        crate::tls::keylog::KeyLogStore::open(std::slice::from_ref(&path), limits).expect("open"),
+    );
+    // The secrets reach the file only after the client's Finished was sent.
+    let (summary, reason, counters) = run_live(&wire, store, |at| {
+        if at == 2 {
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .expect("append");
+            file.write_all(text.as_bytes()).expect("write");
+        }
+    });
+    assert!(summary.decrypted, "{counters:?}");
+    assert_eq!(reason, EndReason::HandshakeDone);
+    assert_eq!(summary.server_chain.certificates.len(), 2);
+    assert!(summary.client_finished);
+    assert_eq!(counters.handshakes_decrypted, 1);
+}
+
+#[test]
+fn live_session_without_secrets_is_released_after_the_hold() {
+    let (wire, _) = tls13_logged_wire();
+    let limits = crate::tls::keylog::KeyLogLimits {
+        follow: true,
+        hold: std::time::Duration::from_millis(100),
+        ..Default::default()
+    };
+    let store = std::sync::Arc::new(crate::tls::keylog::KeyLogStore::from_text(b"", limits));
+    let (summary, reason, counters) = run_live(&wire, store, |_| {});
+    assert!(!summary.decrypted);
+    assert!(summary.established);
+    assert_eq!(reason, EndReason::HandshakeDone);
+    assert!(summary.server_chain.is_empty());
+    assert_eq!(counters.handshakes_keys_missing, 1);
+}
