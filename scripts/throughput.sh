@@ -17,19 +17,19 @@ if [ ! -f "$perf/pcaploop.c" ]; then
 fi
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
+perf=$(cd "$perf" && pwd)
 cargo build --release --quiet --bin tlstap
 cc -O2 -o "$work/pcaploop" "$perf/pcaploop.c" -lpcap
 
 # The recipe of ../shared/perf/README.md (source order matters: LC_ALL=C).
 build() {
-  local corpus
-  corpus=$(cd "$perf/../corpus/zeek-tls" && pwd)
+  local corpus=$perf/../corpus/zeek-tls
   case $1 in
     bulk-1g|bulk-100m)
-      (cd "$corpus" && LC_ALL=C python3 "$(cd "$perf" && pwd)/mkbig.py" --profile bulk --seed 1 \
+      (cd "$corpus" && LC_ALL=C python3 "$perf/mkbig.py" --profile bulk --seed 1 \
         --target-bytes 1G --cut "100M:$work/bulk-100m.pcap" -o "$work/bulk-1g.pcap" *.pcap *.pcap.gz) >&2 ;;
     hs-heavy|hs-heavy-100m)
-      (cd "$corpus" && LC_ALL=C python3 "$(cd "$perf" && pwd)/mkbig.py" --profile hs-heavy --seed 2 \
+      (cd "$corpus" && LC_ALL=C python3 "$perf/mkbig.py" --profile hs-heavy --seed 2 \
         --sessions 200000 --cut "100M:$work/hs-heavy-100m.pcap" -o "$work/hs-heavy.pcap" *.pcap *.pcap.gz) >&2 ;;
     *) echo "throughput.sh: unknown workload $1" >&2; exit 1 ;;
   esac
@@ -51,7 +51,7 @@ for name in "${workloads[@]}"; do
   capture="$work/$name.pcap"
   [ -f "$capture" ] || build "$name"
   cat "$capture" > /dev/null
-  floor=inf; w1=inf; w2=inf; rss=0
+  floor=1e9; w1=1e9; w2=1e9; rss=0
   for _ in $(seq "$runs"); do
     read -r t _ < <(timed "$work/pcaploop" "$capture")
     floor=$(python3 -c "print(min($floor, $t))")
