@@ -97,6 +97,10 @@ pub struct IngestArgs {
     #[arg(long, value_name = "N")]
     pub max_records: Option<u64>,
     /// No summary on stderr at the end.
+    /// Policy whose drift settings (expiry warning window, service cap) the
+    /// estate-wide drift judgement uses; defaults otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     #[arg(short = 'q', long)]
     pub quiet: bool,
 }
@@ -500,7 +504,19 @@ const MAX_SKIP_LINES: u64 = 100;
 /// Runs `tlstap inventory ingest`.
 pub fn ingest(args: IngestArgs) -> Result<i32> {
     use tlstap::inventory::ingest::{self, IngestCounters};
+    let policy = match &args.policy {
+        Some(path) => tlstap::policy::load(path)?.0,
+        None => Policy::default(),
+    };
     let mut inventory = Inventory::open(&args.inventory, InventoryLimits::default())?;
+    // Drift across sensors: one memory over every sensor's records, seeded
+    // with what the estate inventory already knows.
+    let known = inventory
+        .known_services()?
+        .into_iter()
+        .map(known_service)
+        .collect();
+    let mut estate = tlstap::estate::EstateDrift::new(policy, known);
     inventory.begin_run(&format!("ingest {}", args.sources.join(" ")))?;
     let controls = install_signals()?;
     let mut counters = IngestCounters::default();
@@ -522,6 +538,7 @@ pub fn ingest(args: IngestArgs) -> Result<i32> {
                 &controls,
                 &mut counters,
                 &mut on_skip,
+                &mut |record| estate.judge(record),
             )?;
         } else {
             ingest::ingest_file(
@@ -529,6 +546,7 @@ pub fn ingest(args: IngestArgs) -> Result<i32> {
                 std::path::Path::new(source),
                 &mut counters,
                 &mut on_skip,
+                &mut |record| estate.judge(record),
             )?;
         }
         if controls.stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -539,7 +557,8 @@ pub fn ingest(args: IngestArgs) -> Result<i32> {
     if !args.quiet {
         eprintln!(
             "tlstap: {} records read into {}: {} sessions added, {} other tlstap records, \
-             {} skipped, {} applied before, {} refused at the service cap",
+             {} skipped, {} applied before, {} refused at the service cap; \
+             {} drift findings judged across sensors",
             counters.records_read,
             args.inventory.display(),
             counters.sessions_added,
@@ -547,6 +566,7 @@ pub fn ingest(args: IngestArgs) -> Result<i32> {
             counters.records_skipped,
             counters.already_applied,
             counters.services_dropped,
+            estate.counters().findings_added,
         );
     }
     Ok(0)
@@ -560,6 +580,7 @@ fn ingest_kafka(
     controls: &Controls,
     counters: &mut tlstap::inventory::ingest::IngestCounters,
     on_skip: tlstap::inventory::ingest::OnSkip<'_>,
+    judge: tlstap::inventory::ingest::Judge<'_>,
 ) -> Result<()> {
     use tlstap::output::sink::kafka::KafkaTarget;
     let target = KafkaTarget::parse(source)
@@ -577,6 +598,7 @@ fn ingest_kafka(
         &controls.stop,
         counters,
         on_skip,
+        judge,
     )?;
     Ok(())
 }
@@ -589,6 +611,7 @@ fn ingest_kafka(
     _: &Controls,
     _: &mut tlstap::inventory::ingest::IngestCounters,
     _: tlstap::inventory::ingest::OnSkip<'_>,
+    _: tlstap::inventory::ingest::Judge<'_>,
 ) -> Result<()> {
     bail!("{source}: this tlstap was built without the kafka feature")
 }

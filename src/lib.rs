@@ -9,6 +9,7 @@
 
 pub mod capture;
 pub mod decode;
+pub mod estate;
 pub mod flow;
 pub mod inventory;
 pub mod memory;

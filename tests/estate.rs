@@ -317,3 +317,79 @@ fn regression_retention_applies_at_the_end_of_the_run_that_aged_the_rows() {
     let wal = dir.path().join("inventory.sqlite-wal");
     assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0);
 }
+
+/// Two sensors each see one side of a change: behind tap-a the service
+/// negotiates TLS 1.3, behind tap-b TLS 1.2. Neither sensor raises drift on
+/// its own; `inventory ingest` of both record files does.
+#[test]
+fn ingest_judges_drift_across_sensors() {
+    let dir = temp_dir();
+    let pki = Pki::new(&["api.internal"]);
+    let framing = Framing::default();
+    let mut outputs = Vec::new();
+    for (sensor, versions) in [
+        ("tap-a", vec![&rustls::version::TLS13]),
+        ("tap-b", vec![&rustls::version::TLS12]),
+    ] {
+        let options = HandshakeOptions {
+            server_name: "api.internal".into(),
+            client_versions: versions,
+            ..HandshakeOptions::default()
+        };
+        let capture = handshake_pcap(
+            dir.path(),
+            &format!("{sensor}.pcap"),
+            &pki,
+            &options,
+            &framing,
+        );
+        let output = dir.path().join(format!("{sensor}.ndjson"));
+        let (code, records, stderr) = run_tlstap_all(&[
+            "read",
+            "-q",
+            "--sensor-name",
+            sensor,
+            capture.to_str().expect("p"),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let sessions: Vec<_> = records.iter().filter(|r| r["tls"].is_object()).collect();
+        assert_eq!(sessions.len(), 1);
+        assert!(
+            !serde_json::to_string(&sessions[0])
+                .unwrap()
+                .contains("negotiation_changed"),
+            "{sensor} alone sees no change"
+        );
+        let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+        std::fs::write(&output, lines.join("\n") + "\n").expect("write");
+        outputs.push(output);
+    }
+    let estate = dir.path().join("estate.sqlite");
+    let (code, stdout, stderr) = {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+            .args(["inventory", "ingest", "--inventory"])
+            .arg(&estate)
+            .args(&outputs)
+            .output()
+            .expect("run");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("drift findings judged across sensors") && !stderr.contains("; 0 drift"),
+        "{stderr}"
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["inventory", "--json"])
+        .arg(&estate)
+        .output()
+        .expect("run");
+    let inventory: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let text = inventory.to_string();
+    assert!(text.contains("negotiation_changed"), "{text}");
+    assert!(text.contains("downgrade"), "{text}");
+}

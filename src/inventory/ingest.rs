@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use super::sink::{COMMIT_EVERY_RECORDS, COMMIT_INTERVAL};
 use super::store::{Ingested, Inventory, InventoryError};
@@ -76,6 +77,26 @@ impl fmt::Display for Skip {
 
 /// Called once per skipped record.
 pub type OnSkip<'a> = &'a mut dyn FnMut(Location<'_>, Skip);
+
+/// A pass over each record before it is stored: the CLI's estate-wide drift
+/// judgement (the inventory itself knows no policy).
+pub type Judge<'a> = &'a mut dyn FnMut(&mut Value);
+
+/// Parses, judges and stores one line; a line that is not JSON is counted
+/// as ignored by the inventory, never an error.
+fn apply(
+    inventory: &mut Inventory,
+    line: &[u8],
+    judge: &mut Judge<'_>,
+) -> Result<Ingested, InventoryError> {
+    match serde_json::from_slice::<Value>(line) {
+        Ok(mut record) => {
+            judge(&mut record);
+            inventory.ingest_record(&record)
+        }
+        Err(_) => inventory.ingest_line_record(line),
+    }
+}
 
 /// What an ingest did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -141,6 +162,7 @@ pub fn ingest_file(
     path: &Path,
     counters: &mut IngestCounters,
     on_skip: OnSkip<'_>,
+    mut judge: Judge<'_>,
 ) -> Result<(), InventoryError> {
     let read_error = |source| InventoryError::Read {
         path: path.to_path_buf(),
@@ -170,7 +192,7 @@ pub fn ingest_file(
             counters.records_read -= 1;
             continue;
         }
-        let outcome = inventory.ingest_line_record(&line)?;
+        let outcome = apply(inventory, &line, &mut judge)?;
         counters.note(outcome, location, on_skip);
         cadence.uncommitted += 1;
         if cadence.due() {
@@ -257,6 +279,7 @@ mod kafka {
         stop: &AtomicBool,
         counters: &mut IngestCounters,
         on_skip: OnSkip<'_>,
+        mut judge: Judge<'_>,
     ) -> Result<(), InventoryError> {
         let target = &options.target;
         let defaults: Vec<(String, String)> = [
@@ -351,7 +374,8 @@ mod kafka {
             inventory.set_ingest_position(&target.topic, partition, offset + 1)?;
             positions.insert(partition, offset + 1);
             moved.insert(partition);
-            let outcome = inventory.ingest_line_record(message.payload().unwrap_or_default())?;
+            let payload = message.payload().unwrap_or_default();
+            let outcome = apply(inventory, payload, &mut judge)?;
             let location = Location::Kafka {
                 topic: &target.topic,
                 partition,
@@ -428,6 +452,7 @@ mod tests {
             &records,
             &mut counters,
             &mut |location, why| skipped.push(format!("{location}: {why}")),
+            &mut |_| {},
         )
         .expect("ingest");
         let name = records.display();
