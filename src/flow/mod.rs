@@ -65,9 +65,10 @@ const STALLED_AGE: Duration = Duration::from_millis(50);
 const SHED_SCAN: usize = 64;
 /// Entries of departed flows dropped at most per attempt.
 const SHED_STALE_SCAN: usize = 4096;
-/// Stalled flows shed at most to make room for one charge (a server flight
-/// may need the room of several stalled ClientHellos).
-const SHED_PER_CHARGE: usize = 16;
+/// Stalled flows shed at most to make room for one charge: a server flight
+/// arriving may need the room of a few dozen half-open flows (about 1.2 KB
+/// each) or several stalled ClientHellos.
+const SHED_PER_CHARGE: usize = 64;
 
 /// Caps and timeouts for one worker's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
