@@ -393,7 +393,7 @@ fn completions_for_each_shell() {
         assert!(output.status.success(), "{shell}");
         let script = String::from_utf8(output.stdout).expect("utf-8");
         assert!(
-            script.contains("tlstap") && script.contains("--policy"),
+            script.contains("tlstap") && script.contains("policy"),
             "{shell}: {script}"
         );
     }
