@@ -30,7 +30,7 @@ fn main() {
     let tests = corpus_tests(&manifest.join("tests"));
     println!(
         "cargo:warning=no test corpus at {}: {tests} corpus tests in tests/ will pass without \
-         running; set TLSTAP_CORPUS=DIR to run them (README, \"Tests\")",
+         running; set TLSTAP_CORPUS=DIR to run them (docs/testing.md)",
         corpus.display()
     );
 }
@@ -67,6 +67,6 @@ fn warn_without_tansu(manifest: &Path) {
         .unwrap_or(0);
     println!(
         "cargo:warning=tansu is not installed: {tests} Kafka tests in tests/kafka.rs will pass \
-         without running; scripts/kafka-broker.sh installs it (README, \"Several sensors\")"
+         without running; scripts/kafka-broker.sh installs it (docs/appliance.md, \"Several sensors\")"
     );
 }

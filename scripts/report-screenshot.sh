@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Renders the audit report and screenshots it in headless Chromium: docs/report.png,
-# the picture README shows.
+# the picture docs/inventory-report.md shows.
 #
 # Usage: scripts/report-screenshot.sh          # inventory from the sample captures
 #        scripts/report-screenshot.sh --demo   # the report tests' hand-built estate
 #                                              # (no inventory or CLI needed)
 # Needs chromium (installed with apt-get when missing, as root). pngquant, when
-# present, shrinks the PNG; README wants it under 300 KB.
+# present, shrinks the PNG; the docs want it under 300 KB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 output=docs/report.png

@@ -52,6 +52,74 @@ pub enum Command {
     /// expiry timeline, client stacks, clients that accepted invalid
     /// certificates, drift, findings by severity).
     Report(ReportArgs),
+    /// Print a shell completion script to stdout, e.g.
+    /// `tlstap completions bash > ~/.local/share/bash-completion/completions/tlstap`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout: `tlstap man > tlstap.1`.
+    #[command(hide = true)]
+    Man,
+}
+
+/// Writes the completion script for `shell` to stdout.
+pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "tlstap", &mut std::io::stdout());
+    Ok(0)
+}
+
+/// The man page `tlstap.1`: clap_mangen's page for the top-level command, then
+/// one section per subcommand with its whole `--help` text (at a fixed width,
+/// so the page does not depend on the terminal it is generated in).
+pub fn man_page() -> Result<Vec<u8>> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let command = Cli::command().term_width(100).max_term_width(100);
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut page)?;
+    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        let name = sub.get_name();
+        let mut sub = sub
+            .clone()
+            .bin_name(format!("tlstap {name}"))
+            .term_width(100)
+            .max_term_width(100);
+        let help = sub.render_long_help().to_string();
+        writeln!(page, ".SH \"TLSTAP {}\"", name.to_uppercase())?;
+        writeln!(page, ".nf")?;
+        for line in help.lines() {
+            // ASCII only: groff reads Latin-1 without preconv.
+            let line: String = line
+                .trim_end()
+                .chars()
+                .map(|c| match c {
+                    '\\' => "\\e".to_string(),
+                    c if c.is_ascii() => c.to_string(),
+                    c => format!("\\[u{:04X}]", c as u32),
+                })
+                .collect();
+            if line.starts_with('.') || line.starts_with('\'') {
+                writeln!(page, "\\&{line}")?;
+            } else {
+                writeln!(page, "{line}")?;
+            }
+        }
+        writeln!(page, ".fi")?;
+    }
+    Ok(page)
+}
+
+/// `tlstap man`: the man page on stdout.
+pub fn man() -> Result<i32> {
+    use std::io::Write;
+    let page = man_page()?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&page)?;
+    stdout.flush()?;
+    Ok(0)
 }
 
 #[derive(Debug, Args)]
@@ -281,7 +349,7 @@ pub struct LiveArgs {
 #[derive(Debug, Args)]
 pub struct AnalysisArgs {
     /// Policy file (TOML): internal networks and zones, baselines, TLS ports,
-    /// trusted CAs, mTLS services and owned, expiring exceptions. See README "Policy".
+    /// trusted CAs, mTLS services and owned, expiring exceptions. See docs/policy.md.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 

@@ -23,6 +23,8 @@ fn main() {
         // clap requires the path when there is no subcommand.
         cli::Command::Inventory(_) => Ok(2),
         cli::Command::Report(args) => cli::report(args),
+        cli::Command::Completions { shell } => cli::completions(shell),
+        cli::Command::Man => cli::man(),
     };
     match result {
         Ok(code) => std::process::exit(code),

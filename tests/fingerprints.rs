@@ -1,5 +1,5 @@
 //! JA3/JA3S against tshark on every ClientHello of the shared corpus
-//! (the corpus's `facts/`; `TLSTAP_CORPUS`, see the README), and JA4 on real rustls/OpenSSL hellos.
+//! (the corpus's `facts/`; `TLSTAP_CORPUS`, see docs/testing.md), and JA4 on real rustls/OpenSSL hellos.
 
 mod support;
 

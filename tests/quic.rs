@@ -1,5 +1,5 @@
 //! QUIC Initial decryption on real traces from the corpus's quic/ folder
-//! (Zeek's test traces; `TLSTAP_CORPUS`, see the README). Expected server names
+//! (Zeek's test traces; `TLSTAP_CORPUS`, see docs/testing.md). Expected server names
 //! come from Zeek's baselines in zeek-baselines-quic/<test>/ssl.log
 //! (server_name column). Without the corpus these tests skip.
 

@@ -346,7 +346,7 @@ fn crypto_spread_over_initials_gives_the_whole_client_hello() {
 
 /// Zeek's fuzzer crash traces: survived, nothing invented. Zeek logs the
 /// second as QUIC version "unknown-10010000"; tlstap has no keys for an
-/// unknown version and so starts no flow for it (documented in README).
+/// unknown version and so starts no flow for it (documented in docs/quic-dtls.md).
 #[test]
 fn quic_crash_traces_are_survived_without_invented_sessions() {
     let Some(corpus) = corpus_or_skip("quic_crash_traces_are_survived_without_invented_sessions")

@@ -1,7 +1,7 @@
 //! Differential test against Zeek's own `ssl.log` / `x509.log` baselines.
 //!
 //! For every Zeek btest listed in the corpus's `zeek-baselines/manifest.json`
-//! (`TLSTAP_CORPUS`, see the README; without it the test skips)
+//! (`TLSTAP_CORPUS`, see docs/testing.md; without it the test skips)
 //! whose traces are all in the corpus, tlstap reads the trace(s) and each Zeek
 //! `ssl.log` row is matched to a tlstap record by
 //! (id.orig_h, id.orig_p, id.resp_h, id.resp_p) = (source.ip, source.port,

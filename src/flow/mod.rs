@@ -1065,7 +1065,7 @@ fn finish(
 mod sizes {
     use super::*;
 
-    /// What a half-open flow costs (README, "Memory under floods").
+    /// What a half-open flow costs (docs/memory.md).
     #[test]
     fn a_half_open_flow_stays_small() {
         assert_eq!(std::mem::size_of::<FlowState>(), 16);

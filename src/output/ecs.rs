@@ -1,6 +1,6 @@
 //! The session record: ECS field names where ECS has them, `tlstap.*` for the rest.
 //!
-//! The structs mirror the JSON tree so the field reference in README and the
+//! The structs mirror the JSON tree so the field reference in docs/records.md and the
 //! ECS conformance test read straight off them. They borrow from the session
 //! and the worker's caches: lists of codes are rendered while serialising
 //! (no string per element) and certificates come pre-rendered

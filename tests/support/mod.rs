@@ -739,7 +739,7 @@ pub fn skipped(test: &str, missing: &Path) {
     );
     // One write, so parallel tests do not interleave inside the line.
     let line = format!(
-        "tlstap tests: skipped {test}: {} not found (README, \"Tests\")\n",
+        "tlstap tests: skipped {test}: {} not found (docs/testing.md)\n",
         missing.display()
     );
     let _ = std::io::stderr().write_all(line.as_bytes());

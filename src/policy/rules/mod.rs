@@ -36,7 +36,7 @@ pub enum Check {
 pub struct Rule {
     pub id: &'static str,
     pub severity: Severity,
-    /// One sentence for README and `--help`-style listings.
+    /// One sentence for docs and `--help`-style listings.
     pub summary: &'static str,
     pub check: Check,
 }
@@ -199,8 +199,9 @@ mod tests {
 
     #[test]
     fn rule_ids_are_unique_snake_case_and_documented() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-            .expect("README");
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/findings.md"))
+                .expect("docs/findings.md");
         let mut seen = std::collections::HashSet::new();
         for rule in RULES {
             assert!(seen.insert(rule.id), "duplicate id {}", rule.id);
@@ -216,7 +217,7 @@ mod tests {
             );
             assert!(
                 readme.contains(&format!("`{}`", rule.id)),
-                "{} is not in README",
+                "{} is not in docs/findings.md",
                 rule.id
             );
         }

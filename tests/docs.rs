@@ -1,0 +1,456 @@
+//! The reference pages are checked against the code, so they cannot drift apart:
+//! `docs/records.md` against the fields the binary writes on every capture in
+//! `samples/` (and `tests/data/`), `docs/findings.md` against the finding rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Documented fields no sample capture produces, each with the reason.
+const NOT_ON_SAMPLES: &[(&str, &str)] = &[
+    (
+        "network.vlan.id",
+        "no sample is VLAN-tagged (tests/handshakes.rs covers it)",
+    ),
+    (
+        "network.inner.vlan.id",
+        "no QinQ sample (corpus, tests/mirror.rs)",
+    ),
+    (
+        "tls.next_protocol",
+        "no sample server selects ALPN in TLS 1.2",
+    ),
+    ("tlstap.version_variant", "no TLS 1.3 draft sample (corpus)"),
+    ("tlstap.client.sslv2_format", "no SSL 2.0 sample (corpus)"),
+    ("tlstap.server.dh_prime_bits", "no DHE sample"),
+    (
+        "tlstap.server.chain_dropped",
+        "no chain over 16 certificates",
+    ),
+    (
+        "tlstap.parse_error",
+        "samples are well-formed (tests/hostile_input.rs)",
+    ),
+    ("tlstap.heartbeat_records", "no heartbeat sample"),
+    (
+        "tlstap.quic.server_version",
+        "no compatible version negotiation sample",
+    ),
+    (
+        "tlstap.quic.version_negotiation",
+        "no Version Negotiation sample",
+    ),
+];
+
+/// Certificate fields the sample PKI does not exercise (applied under every
+/// certificate prefix): no OU/C/L/ST names, URI or e-mail SANs, unparsable DER;
+/// leaves name only a CN; EC keys and IP SANs only on some sides.
+const CERT_FIELDS_NOT_ON_SAMPLES: &[&str] = &[
+    "subject.organization",
+    "subject.organizational_unit",
+    "subject.country",
+    "subject.locality",
+    "subject.state_or_province",
+    "issuer.organizational_unit",
+    "issuer.country",
+    "issuer.locality",
+    "issuer.state_or_province",
+    "alt_names_uri",
+    "alt_names_email",
+    "parse_error",
+    "public_key_curve",
+    "alt_names_ip",
+];
+
+/// Maps whose keys are data (finding ids, versions, rule-specific evidence).
+const OPAQUE: &[&str] = &[
+    "tlstap.findings.evidence",
+    "tlstap.stats.sessions_by_version",
+    "tlstap.stats.findings_by_id",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    String,
+    Number,
+    Boolean,
+    Object,
+    Array,
+    Null,
+}
+
+fn kind(value: &serde_json::Value) -> Kind {
+    match value {
+        serde_json::Value::String(_) => Kind::String,
+        serde_json::Value::Number(_) => Kind::Number,
+        serde_json::Value::Bool(_) => Kind::Boolean,
+        serde_json::Value::Object(_) => Kind::Object,
+        serde_json::Value::Array(_) => Kind::Array,
+        serde_json::Value::Null => Kind::Null,
+    }
+}
+
+/// Dotted paths of every key, array indices stripped, with the kinds seen.
+fn flatten(value: &serde_json::Value, path: &str, out: &mut BTreeMap<String, BTreeSet<Kind>>) {
+    if !path.is_empty() {
+        out.entry(path.to_string()).or_default().insert(kind(value));
+    }
+    if OPAQUE.contains(&path) {
+        return;
+    }
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map {
+                let child_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                flatten(child, &child_path, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items.iter().filter(|item| item.is_object()) {
+                for (key, child) in item.as_object().unwrap() {
+                    flatten(child, &format!("{path}.{key}"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn captures(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            captures(&path, out);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("pcap" | "pcapng")
+        ) {
+            out.push(path);
+        }
+    }
+}
+
+fn run(args: &[&str]) -> Vec<serde_json::Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(args)
+        .current_dir(ROOT)
+        .output()
+        .expect("run tlstap");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect()
+}
+
+/// The fields the binary writes: every capture with the sample policy, and
+/// the TLS 1.3 captures of `samples/tls13/` with their key logs and
+/// `--raw-fingerprints`.
+fn written_fields() -> BTreeMap<String, BTreeSet<Kind>> {
+    let mut files = Vec::new();
+    captures(&Path::new(ROOT).join("samples"), &mut files);
+    captures(&Path::new(ROOT).join("tests/data"), &mut files);
+    files.sort();
+    assert!(files.len() > 40, "samples missing: {files:?}");
+    let mut fields = BTreeMap::new();
+    for file in &files {
+        let file = file.to_str().unwrap();
+        let mut args = vec!["read", "-q", "--policy", "samples/policy.toml"];
+        let keylog = file.replace(".pcap", ".keylog");
+        if file.contains("/samples/tls13/") && Path::new(&keylog).exists() {
+            args.extend(["--raw-fingerprints", "--keylog", &keylog]);
+        }
+        args.push(file);
+        let records = run(&args);
+        assert!(!records.is_empty(), "no records for {file}");
+        for record in &records {
+            flatten(record, "", &mut fields);
+        }
+    }
+    fields
+}
+
+/// Documented fields and their types: table rows "| `name` | type | …" of
+/// `docs/records.md`, joined to the prefixes a preceding
+/// `<!-- fields under: … -->` comment names (until the next heading).
+fn documented_fields() -> BTreeMap<String, Kind> {
+    let text =
+        std::fs::read_to_string(Path::new(ROOT).join("docs/records.md")).expect("docs/records.md");
+    let mut prefixes = vec![String::new()];
+    let mut fields = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            prefixes = vec![String::new()];
+        } else if let Some(rest) = line.strip_prefix("<!-- fields under:") {
+            prefixes = rest
+                .trim_end_matches("-->")
+                .split_whitespace()
+                .map(|p| p.to_string())
+                .collect();
+        } else if let Some(rest) = line.strip_prefix("| `") {
+            let cells: Vec<&str> = rest.split(" | ").collect();
+            let Some(name) = cells[0].strip_suffix('`') else {
+                continue;
+            };
+            if name.contains('`') || cells.len() < 3 {
+                continue; // "`a`, `b`, …": a cross-reference row, no type
+            }
+            let kind = match cells[1].trim() {
+                "string" => Kind::String,
+                "number" => Kind::Number,
+                "boolean" => Kind::Boolean,
+                "object" => Kind::Object,
+                t if t.starts_with("array") => Kind::Array,
+                "" => continue,
+                other => panic!("docs/records.md: `{name}` has unknown type {other:?}"),
+            };
+            for prefix in &prefixes {
+                let path = if prefix.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                let path = path.replace("[]", "");
+                if let Some(old) = fields.insert(path.clone(), kind) {
+                    assert_eq!(
+                        old, kind,
+                        "docs/records.md: {path} documented twice, differently"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        fields.len() > 200,
+        "docs/records.md: only {} fields parsed",
+        fields.len()
+    );
+    fields
+}
+
+fn allowed_absent(path: &str) -> bool {
+    NOT_ON_SAMPLES.iter().any(|(field, _)| *field == path)
+        || [
+            "tls.server.x509.",
+            "tls.client.x509.",
+            "tlstap.server.chain.",
+            "tlstap.client.chain.",
+        ]
+        .iter()
+        .any(|prefix| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| CERT_FIELDS_NOT_ON_SAMPLES.contains(&rest))
+        })
+}
+
+#[test]
+fn records_reference_matches_the_fields_written() {
+    let written = written_fields();
+    let documented = documented_fields();
+    let mut problems = Vec::new();
+    for (path, kinds) in &written {
+        match documented.get(path) {
+            Some(doc) => {
+                for seen in kinds {
+                    if seen != doc && *seen != Kind::Null {
+                        problems.push(format!(
+                            "{path}: written as {seen:?}, documented as {doc:?}"
+                        ));
+                    }
+                }
+            }
+            // Intermediate objects need no row of their own.
+            None if kinds.iter().all(|k| *k == Kind::Object) => {}
+            None => problems.push(format!(
+                "{path} ({kinds:?}) is written but not in docs/records.md"
+            )),
+        }
+    }
+    for path in documented.keys() {
+        let seen = written.contains_key(path);
+        if !seen && !allowed_absent(path) {
+            problems.push(format!(
+                "{path} is in docs/records.md but no sample writes it (remove it, or allow-list it with a reason in tests/docs.rs)"
+            ));
+        }
+        if seen && NOT_ON_SAMPLES.iter().any(|(field, _)| field == path) {
+            problems.push(format!(
+                "{path} is allow-listed but the samples write it: drop the entry"
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "records reference and code drifted apart:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// Ids in `docs/findings.md`: rows "| `id` | severity | …" of its table.
+fn documented_finding_ids() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("docs/findings.md"))
+        .expect("docs/findings.md");
+    let severities = ["info", "low", "medium", "high", "critical"];
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("| `")?;
+            let (id, rest) = rest.split_once("` | ")?;
+            let severity = rest.split(" | ").next()?;
+            severities
+                .iter()
+                .any(|s| severity.starts_with(s))
+                .then(|| id.to_string())
+        })
+        .collect()
+}
+
+/// Ids in the rule sources (`id: "…"` in `src/policy/rules/*.rs`).
+fn source_finding_ids() -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for entry in std::fs::read_dir(Path::new(ROOT).join("src/policy/rules")).expect("rules dir") {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for line in text.lines() {
+            if let Some(rest) = line.trim().strip_prefix("id: \"") {
+                ids.insert(rest.split('"').next().unwrap().to_string());
+            }
+        }
+    }
+    ids
+}
+
+#[test]
+fn findings_reference_matches_the_rules() {
+    let rules: BTreeSet<String> = tlstap::policy::rules::RULES
+        .iter()
+        .map(|rule| rule.id.to_string())
+        .collect();
+    assert_eq!(
+        rules.len(),
+        tlstap::policy::rules::RULES.len(),
+        "duplicate rule ids"
+    );
+    assert_eq!(
+        source_finding_ids(),
+        rules,
+        "a rule in src/policy/rules/ is missing from RULES (or the other way round)"
+    );
+    let documented = documented_finding_ids();
+    let undocumented: Vec<_> = rules.difference(&documented).collect();
+    let unknown: Vec<_> = documented.difference(&rules).collect();
+    assert!(
+        undocumented.is_empty() && unknown.is_empty(),
+        "docs/findings.md and the rules drifted apart: not documented {undocumented:?}; documented but not in the code {unknown:?}"
+    );
+}
+
+#[test]
+fn committed_man_page_is_what_the_cli_generates() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .arg("man")
+        .output()
+        .expect("run tlstap man");
+    assert!(output.status.success());
+    let committed = std::fs::read(Path::new(ROOT).join("tlstap.1")).expect("tlstap.1");
+    assert!(
+        committed == output.stdout,
+        "tlstap.1 is stale: regenerate it with `cargo run --release -- man > tlstap.1`"
+    );
+}
+
+#[test]
+fn man_page_renders() {
+    let page = Path::new(ROOT).join("tlstap.1");
+    let groff = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&page)
+        .output();
+    match groff {
+        Ok(output) => {
+            assert!(output.status.success(), "groff failed on tlstap.1");
+            let warnings = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                warnings.trim().is_empty(),
+                "groff warns on tlstap.1:\n{warnings}"
+            );
+        }
+        Err(_) => eprintln!("tlstap tests: skipped man_page_renders: groff not found"),
+    }
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+            .args(["completions", shell])
+            .output()
+            .expect("run tlstap completions");
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8(output.stdout).expect("utf-8");
+        assert!(
+            script.contains("tlstap") && script.contains("policy"),
+            "{shell}: {script}"
+        );
+    }
+}
+
+/// GitHub's anchor for a heading: lowercase, punctuation but `-` and `_` dropped, spaces to `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn relative_links_in_readme_and_docs_resolve() {
+    let root = Path::new(ROOT);
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for (start, _) in text.match_indices("](") {
+            let rest = &text[start + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let link = &rest[..end];
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, fragment) = link.split_once('#').unwrap_or((link, ""));
+            let target = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            if !target.exists() {
+                broken.push(format!("{}: {link}: no such file", page.display()));
+                continue;
+            }
+            if !fragment.is_empty() {
+                let target_text = std::fs::read_to_string(&target).unwrap_or_default();
+                let found = target_text
+                    .lines()
+                    .filter_map(|line| line.strip_prefix('#'))
+                    .any(|heading| anchor(heading.trim_start_matches('#')) == fragment);
+                if !found {
+                    broken.push(format!("{}: {link}: no such heading", page.display()));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
