@@ -73,27 +73,30 @@ fn expand_packet_keys(version: QuicVersion, secret: &[u8]) -> Option<InitialSecr
     Some(keys)
 }
 
-/// Ready-to-use ciphers of one direction; built once per key set, not per packet.
+/// The keys of one direction. Kept as key bytes (44 bytes), the ciphers
+/// built per datagram: expanded AES-GCM and AES contexts take 1.4 KB per
+/// direction, which a flood of stalled Initials would hold per flow, while
+/// a key expansion costs well under a microsecond on a handshake packet.
 #[derive(Clone)]
 pub struct PacketKeys {
-    aead: Aes128Gcm,
+    key: [u8; 16],
     iv: [u8; 12],
-    hp: Aes128,
+    hp: [u8; 16],
 }
 
 impl PacketKeys {
     pub fn new(secrets: &InitialSecrets) -> Self {
         Self {
-            aead: Aes128Gcm::new(GenericArray::from_slice(&secrets.key)),
+            key: secrets.key,
             iv: secrets.iv,
-            hp: Aes128::new(GenericArray::from_slice(&secrets.hp)),
+            hp: secrets.hp,
         }
     }
 
     /// Header protection mask: AES-ECB of the 16-byte sample (RFC 9001 §5.4.3).
     pub fn header_mask(&self, sample: &[u8; 16]) -> [u8; 16] {
         let mut block = GenericArray::from(*sample);
-        self.hp.encrypt_block(&mut block);
+        Aes128::new(GenericArray::from_slice(&self.hp)).encrypt_block(&mut block);
         block.into()
     }
 
@@ -110,7 +113,7 @@ impl PacketKeys {
         for (byte, pn) in nonce[4..].iter_mut().zip(packet_number.to_be_bytes()) {
             *byte ^= pn;
         }
-        self.aead
+        Aes128Gcm::new(GenericArray::from_slice(&self.key))
             .decrypt_in_place_detached(
                 Nonce::from_slice(&nonce),
                 header,
