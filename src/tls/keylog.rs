@@ -191,14 +191,7 @@ impl KeyLogStore {
                 skipping: false,
             });
         }
-        let store = Self {
-            limits,
-            entries: RwLock::new(Entries::default()),
-            followers: Mutex::new(Vec::new()),
-            counters: Mutex::new(KeyLogCounters::default()),
-            last_refresh: Mutex::new(None),
-            world_readable,
-        };
+        let store = Self::empty(limits, world_readable);
         for follower in &mut followers {
             store
                 .read_new(follower)
@@ -211,16 +204,20 @@ impl KeyLogStore {
         Ok(store)
     }
 
-    /// A store over text already in memory (tests, and callers with their own source).
-    pub fn from_text(text: &[u8], limits: KeyLogLimits) -> Self {
-        let store = Self {
+    fn empty(limits: KeyLogLimits, world_readable: Vec<PathBuf>) -> Self {
+        Self {
             limits,
             entries: RwLock::new(Entries::default()),
             followers: Mutex::new(Vec::new()),
             counters: Mutex::new(KeyLogCounters::default()),
             last_refresh: Mutex::new(None),
-            world_readable: Vec::new(),
-        };
+            world_readable,
+        }
+    }
+
+    /// A store over text already in memory (tests, and callers with their own source).
+    pub fn from_text(text: &[u8], limits: KeyLogLimits) -> Self {
+        let store = Self::empty(limits, Vec::new());
         let mut follower = Follower {
             path: PathBuf::new(),
             file: None,

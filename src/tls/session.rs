@@ -656,25 +656,8 @@ impl Session {
                 self.summary.hello_retry_group = summary.key_share_group;
             }
             (_, TlsMessageHandshake::Certificate(certificate)) => {
-                let limit = self.limits.max_chain_certificates;
-                let chain = match role {
-                    Direction::ToClient => {
-                        self.server_certificate_seen = true;
-                        &mut self.summary.server_chain
-                    }
-                    Direction::ToServer => &mut self.summary.client_chain,
-                };
-                if !chain.is_empty() {
-                    return;
-                }
-                for raw in certificate.cert_chain {
-                    if chain.certificates.len() >= limit {
-                        chain.dropped += 1;
-                        counters.certificates_dropped += 1;
-                        continue;
-                    }
-                    chain.certificates.push(certificates.get(raw.data));
-                }
+                let ders = certificate.cert_chain.iter().map(|raw| raw.data);
+                self.accept_chain(role, Some(ders), counters, certificates);
             }
             (Direction::ToClient, TlsMessageHandshake::ServerKeyExchange(exchange)) => {
                 self.server_certificate_seen = true;
@@ -691,6 +674,41 @@ impl Session {
             }
             _ => {}
         }
+    }
+
+    /// A Certificate message's entries (in the clear, or decrypted under
+    /// TLS 1.3; None when they did not parse): the first chain each way is
+    /// kept, up to the chain cap. False when the first chain did not parse.
+    fn accept_chain<'a>(
+        &mut self,
+        role: Direction,
+        ders: Option<impl IntoIterator<Item = &'a [u8]>>,
+        counters: &mut Counters,
+        certificates: &mut CertificateCache,
+    ) -> bool {
+        let limit = self.limits.max_chain_certificates;
+        let chain = match role {
+            Direction::ToClient => {
+                self.server_certificate_seen = true;
+                &mut self.summary.server_chain
+            }
+            Direction::ToServer => &mut self.summary.client_chain,
+        };
+        if !chain.is_empty() {
+            return true;
+        }
+        let Some(ders) = ders else {
+            return false;
+        };
+        for der in ders {
+            if chain.certificates.len() >= limit {
+                chain.dropped += 1;
+                counters.certificates_dropped += 1;
+                continue;
+            }
+            chain.certificates.push(certificates.get(der));
+        }
+        true
     }
 
     fn on_server_hello(&mut self, hello: &tls_parser::TlsServerHelloContents<'_>, now: PacketTime) {

@@ -184,8 +184,6 @@ pub struct QuicConnection {
     retry_seen: bool,
     negotiation_versions: Option<Vec<QuicVersion>>,
     beyond_initial: [bool; 2],
-    /// Reused decryption buffer: one copy of a packet per attempt, no new allocation.
-    scratch: Vec<u8>,
 }
 
 impl QuicConnection {
@@ -199,7 +197,6 @@ impl QuicConnection {
                 .iter()
                 .map(CryptoStream::heap_bytes)
                 .sum::<usize>()
-            + self.scratch.capacity()
             + self
                 .negotiation_versions
                 .as_ref()
@@ -218,7 +215,6 @@ impl QuicConnection {
             retry_seen: false,
             negotiation_versions: None,
             beyond_initial: [false; 2],
-            scratch: Vec::new(),
         }
     }
 
@@ -313,7 +309,9 @@ impl QuicConnection {
         // carry the server's chosen ID and are still keyed on the old one.
         let known = self.client_dcids.len();
         let try_own = direction == Direction::ToServer && !self.client_dcids.contains(&own_dcid);
-        let mut scratch = std::mem::take(&mut self.scratch);
+        // One decryption buffer per datagram, reused across key attempts and
+        // not kept: a flood of stalled Initials would hold 1.2 KB per flow.
+        let mut scratch = Vec::new();
         let largest = self.largest_packet_number[direction.index()];
         let mut opened = None;
         let mut truncated = false;
@@ -362,9 +360,6 @@ impl QuicConnection {
             None if truncated => counters.packets_malformed += 1,
             None => counters.packets_decrypt_failed += 1,
         }
-        // Kept only while a datagram is open: a flood of stalled Initials
-        // would otherwise hold 1.2 KB of plaintext per flow.
-        drop(scratch);
     }
 
     fn read_frames(&mut self, direction: Direction, payload: &[u8], counters: &mut QuicCounters) {

@@ -354,34 +354,12 @@ impl Session {
             }
             (Direction::ToClient, CERTIFICATE_REQUEST) => self.summary.certificate_requested = true,
             (_, CERTIFICATE) => {
-                let limit = self.limits.max_chain_certificates;
-                let chain = match role {
-                    Direction::ToClient => {
-                        self.server_certificate_seen = true;
-                        &mut self.summary.server_chain
-                    }
-                    Direction::ToServer => &mut self.summary.client_chain,
-                };
-                if !chain.is_empty() {
-                    return;
-                }
-                match certificate_entries(body) {
-                    Some(entries) => {
-                        for der in entries {
-                            if chain.certificates.len() >= limit {
-                                chain.dropped += 1;
-                                counters.certificates_dropped += 1;
-                                continue;
-                            }
-                            chain.certificates.push(certificates.get(der));
-                        }
-                    }
-                    None => {
-                        counters.messages_malformed += 1;
-                        if self.summary.parse_error.is_none() {
-                            self.summary.parse_error =
-                                Some(super::super::TlsError::BadHandshakeMessage);
-                        }
+                let entries = certificate_entries(body);
+                if !self.accept_chain(role, entries, counters, certificates) {
+                    counters.messages_malformed += 1;
+                    if self.summary.parse_error.is_none() {
+                        self.summary.parse_error =
+                            Some(super::super::TlsError::BadHandshakeMessage);
                     }
                 }
             }
