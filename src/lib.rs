@@ -16,6 +16,7 @@ pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
+pub mod prehashed;
 pub mod report;
 pub mod stats;
 pub mod time;

@@ -352,7 +352,6 @@ impl Reader<'_> {
         decoded: &Decoded<'_>,
         encap: &EncapPath,
         time: PacketTime,
-        hasher: &ahash::RandomState,
         workers: usize,
     ) {
         if decoded.transport == Transport::Udp && !crate::flow::may_carry_tls(decoded.payload) {
@@ -373,7 +372,7 @@ impl Reader<'_> {
             0
         };
         let key = FlowKey::new(source, destination, decoded.transport, context);
-        let shard = (key.shard_hash(hasher) % workers as u64) as usize;
+        let shard = key.shard(workers);
         if let Some(batch) = self.batches.get_mut(shard) {
             let start = batch.arena.len();
             batch.arena.extend_from_slice(decoded.payload);
@@ -405,7 +404,6 @@ impl Reader<'_> {
         fragment: &IpFragment<'_>,
         encap: &EncapPath,
         time: PacketTime,
-        hasher: &ahash::RandomState,
         workers: usize,
     ) {
         let context = if self.config.key_on_encap {
@@ -435,7 +433,7 @@ impl Reader<'_> {
         match decode::decode_reassembled(fragment, &whole, &self.config.decode, &mut path) {
             Ok(Packet::Whole(decoded)) => {
                 self.stats.decode.packets_reassembled += 1;
-                self.dispatch(&decoded, &path, time, hasher, workers);
+                self.dispatch(&decoded, &path, time, workers);
             }
             // A tunnelled packet that is itself a fragment, inside a reassembled one.
             Ok(Packet::Fragment(_)) => self.stats.decode.packets_fragmented += 1,
@@ -451,7 +449,6 @@ impl Reader<'_> {
         progress: Progress<'_>,
     ) -> Option<CaptureError> {
         let workers = self.worker_txs.len();
-        let hasher = ahash::RandomState::new();
         // The tunnel path of the packet at hand, rewritten by each decode.
         let mut encap = EncapPath::EMPTY;
         self.batches = self
@@ -502,10 +499,10 @@ impl Reader<'_> {
                         self.stats.decode.count_packet(&decoded);
                         match decoded {
                             Ok(Packet::Whole(decoded)) => {
-                                self.dispatch(&decoded, &encap, packet.time, &hasher, workers)
+                                self.dispatch(&decoded, &encap, packet.time, workers)
                             }
                             Ok(Packet::Fragment(fragment)) => {
-                                self.reassemble(&fragment, &encap, packet.time, &hasher, workers)
+                                self.reassemble(&fragment, &encap, packet.time, workers)
                             }
                             Err(_) => {}
                         }
@@ -564,12 +561,7 @@ impl Reader<'_> {
             .zip(self.return_rxs)
             .enumerate()
         {
-            let fresh = if last {
-                Batch::default()
-            } else {
-                rx.try_recv().unwrap_or_default()
-            };
-            let mut full = std::mem::replace(batch, fresh);
+            let mut full = std::mem::take(batch);
             full.upto = self.index;
             full.clock = self.clock;
             full.last = last;
@@ -583,18 +575,25 @@ impl Reader<'_> {
                 if tx.send(full).is_err() {
                     return false;
                 }
-                continue;
-            }
-            match tx.try_send(full) {
-                Ok(()) => {}
-                Err(TrySendError::Full(mut dropped)) => {
-                    // The worker is behind: drop this batch's packets, keep
-                    // the buffers, and count what was lost.
-                    self.stats.packets_user_dropped += dropped.entries.len() as u64;
-                    dropped.clear();
-                    let _ = std::mem::replace(batch, dropped);
+            } else {
+                match tx.try_send(full) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(mut dropped)) => {
+                        // The worker is behind: drop this batch's packets, keep
+                        // the buffers, and count what was lost.
+                        self.stats.packets_user_dropped += dropped.entries.len() as u64;
+                        dropped.clear();
+                        *batch = dropped;
+                        continue;
+                    }
+                    Err(TrySendError::Disconnected(_)) => return false,
                 }
-                Err(TrySendError::Disconnected(_)) => return false,
+            }
+            // Taken after the send: once the worker has made room in its
+            // queue it has returned the batch before, so buffers circulate
+            // instead of being grown anew each round.
+            if !last {
+                *batch = rx.try_recv().unwrap_or_default();
             }
         }
         true

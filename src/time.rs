@@ -51,13 +51,36 @@ impl PacketTime {
 
     /// RFC 3339 with microseconds, as ECS `@timestamp` wants: `2026-11-23T01:02:03.456789Z`.
     pub fn to_rfc3339_micros(self) -> String {
+        Rfc3339Micros(self).to_string()
+    }
+}
+
+/// A packet time shown as RFC 3339 with microseconds, without a `String`:
+/// records write three of them each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339Micros(pub PacketTime);
+
+impl std::fmt::Display for Rfc3339Micros {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let format = time::macros::format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
         );
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
+        // 27 bytes for years 0000-9999; a year beyond needs a sign and more digits.
+        let mut buffer = [0u8; 40];
+        let mut cursor = &mut buffer[..];
+        let written = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0 .0))
             .ok()
-            .and_then(|t| t.format(&format).ok())
-            .unwrap_or_else(|| "1970-01-01T00:00:00.000000Z".to_string())
+            .and_then(|t| t.format_into(&mut cursor, &format).ok());
+        match written.and_then(|n| std::str::from_utf8(&buffer[..n]).ok()) {
+            Some(text) => f.write_str(text),
+            None => f.write_str("1970-01-01T00:00:00.000000Z"),
+        }
+    }
+}
+
+impl serde::Serialize for Rfc3339Micros {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

@@ -288,7 +288,8 @@ impl Tracker {
 
 /// One worker's flows.
 pub struct FlowTable {
-    flows: HashMap<FlowKey, Flow, ahash::RandomState>,
+    /// Keys carry their hash (computed by the reader): not hashed again here.
+    flows: HashMap<FlowKey, Flow, crate::prehashed::Prehashed>,
     /// Creation order for eviction; entries of flows already gone are skipped lazily.
     order: VecDeque<(FlowKey, u64)>,
     limits: FlowLimits,
@@ -310,7 +311,7 @@ impl FlowTable {
     /// A table charging `memory` for everything it holds.
     pub fn with_memory(limits: FlowLimits, memory: MemoryAccount) -> Self {
         Self {
-            flows: HashMap::with_hasher(ahash::RandomState::new()),
+            flows: HashMap::with_hasher(crate::prehashed::Prehashed),
             order: VecDeque::new(),
             limits,
             counters: Counters::default(),

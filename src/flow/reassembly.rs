@@ -5,7 +5,7 @@
 //! In-order bytes go straight to the caller without a copy; out-of-order ones
 //! wait in a small map capped by segment count and bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Caps for one direction's out-of-order queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +61,9 @@ pub struct Reassembler {
     next: u64,
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: usize,
-    /// Last in-order bytes delivered, kept to detect conflicting retransmissions.
-    recent: Vec<u8>,
+    /// Last in-order bytes delivered, kept to detect conflicting retransmissions
+    /// (a ring: delivering does not move what is kept).
+    recent: VecDeque<u8>,
 }
 
 /// How many delivered bytes are kept to compare retransmissions against.
@@ -134,15 +135,15 @@ impl Reassembler {
     fn deliver(&mut self, bytes: &[u8], deliver: &mut impl FnMut(&[u8])) {
         self.next += bytes.len() as u64;
         deliver(bytes);
-        if bytes.len() >= RECENT_BYTES {
-            self.recent.clear();
+        let kept = &bytes[bytes.len().saturating_sub(RECENT_BYTES)..];
+        if self.recent.capacity() == 0 {
+            // Sized by the first delivery: a short stream keeps a short ring.
             self.recent
-                .extend_from_slice(&bytes[bytes.len() - RECENT_BYTES..]);
-        } else {
-            let overflow = (self.recent.len() + bytes.len()).saturating_sub(RECENT_BYTES);
-            self.recent.drain(..overflow);
-            self.recent.extend_from_slice(bytes);
+                .reserve_exact(kept.len().max(512).next_power_of_two().min(RECENT_BYTES));
         }
+        let overflow = (self.recent.len() + kept.len()).saturating_sub(RECENT_BYTES);
+        self.recent.drain(..overflow);
+        self.recent.extend(kept);
     }
 
     /// Counts a conflict when a retransmission differs from what was delivered.
@@ -153,9 +154,11 @@ impl Reassembler {
         if from >= to {
             return;
         }
-        let old = &self.recent[(from - recent_start) as usize..(to - recent_start) as usize];
+        let old = self
+            .recent
+            .range((from - recent_start) as usize..(to - recent_start) as usize);
         let new = &data[(from - offset) as usize..(to - offset) as usize];
-        if old != new {
+        if !old.eq(new.iter()) {
             counters.overlap_conflicts += 1;
         }
     }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::certificate::Leaf;
+use crate::time::Rfc3339Micros;
 use crate::tls::plaintext::PlaintextFacts;
 use crate::tls::{is_grease, names, AlertEvent, DowngradeSentinel, ProtocolVersion};
 
@@ -30,7 +31,7 @@ fn is_zero(value: &usize) -> bool {
 #[derive(Serialize)]
 pub struct EcsRecord<'a> {
     #[serde(rename = "@timestamp")]
-    pub timestamp: String,
+    pub timestamp: Rfc3339Micros,
     pub event: Event,
     pub source: Host,
     pub destination: Host,
@@ -78,8 +79,8 @@ pub struct Event {
     pub kind_type: [&'static str; 1],
     pub dataset: &'static str,
     pub outcome: &'static str,
-    pub start: String,
-    pub end: String,
+    pub start: Rfc3339Micros,
+    pub end: Rfc3339Micros,
     /// Nanoseconds from first to last packet seen before the record was written.
     pub duration: i64,
 }
@@ -98,7 +99,7 @@ pub struct Network {
     pub transport: &'static str,
     pub protocol: &'static str,
     pub direction: &'static str,
-    pub community_id: String,
+    pub community_id: super::community_id::CommunityId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vlan: Option<Vlan>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,7 @@ use crate::flow::{EmitOrder, FlowContent, FlowEvent};
 use crate::policy::{
     Finding, Judge, JudgeCounters, JudgeLimits, Observation, Policy, SessionFacts,
 };
+use crate::time::Rfc3339Micros;
 use crate::tls::fingerprint::stacks::StackMatch;
 use crate::tls::fingerprint::{ja3, ja4};
 use crate::tls::plaintext::{self, PlaintextFacts};
@@ -523,15 +524,15 @@ impl<'p> Preparer<'p> {
             "tlstap.plaintext"
         };
         let record = EcsRecord {
-            timestamp: start.to_rfc3339_micros(),
+            timestamp: Rfc3339Micros(start),
             event: Event {
                 kind: "event",
                 category: ["network"],
                 kind_type: ["connection"],
                 dataset,
                 outcome,
-                start: event.first_seen.to_rfc3339_micros(),
-                end: event.last_seen.to_rfc3339_micros(),
+                start: Rfc3339Micros(event.first_seen),
+                end: Rfc3339Micros(event.last_seen),
                 duration: event
                     .last_seen
                     .as_nanos()

@@ -41,12 +41,11 @@ pub struct KnownLeaf {
 
 use std::collections::{HashMap, VecDeque};
 
-use serde_json::json;
-
 use super::rules::drift::{CERT_NOT_ROTATED, CERT_ROTATED, NEGOTIATION_CHANGED, NEW_CLIENT_STACK};
 use super::rules::Rule;
-use super::{Finding, Observation, Policy, Severity};
+use super::{Evidence, Finding, Observation, Policy, Severity, Shown};
 use crate::tls::names;
+use crate::x509::CertificateTime;
 
 /// Rows kept per service; beyond them the oldest row goes (a flood of
 /// distinct leaves or stacks cannot grow one service without bound).
@@ -176,13 +175,10 @@ impl Drift {
             .map(|leaf| (leaf.sha256.as_str(), leaf.not_after));
         let warning_days = policy.certificates.expiry_warning_days;
         let state = self.entry(id);
-        let add = |out: &mut Vec<Finding>,
-                   rule: &Rule,
-                   severity,
-                   message: String,
-                   evidence: serde_json::Value| {
-            out.push(Finding::new(rule, severity, message, &evidence));
-        };
+        let add =
+            |out: &mut Vec<Finding>, rule: &Rule, severity, message: String, evidence: Evidence| {
+                out.push(Finding::new(rule, severity, message, evidence));
+            };
 
         let is_this = |known: &KnownNegotiation| {
             known.version == version_text
@@ -211,9 +207,7 @@ impl Drift {
                         "{} negotiated {} {} {} for all its history; now {protocol_text} {version_text} {cipher_text} ({change})",
                         service(), previous.protocol, previous.version, previous.cipher,
                     ),
-                    json!({"server": session.server.to_string(), "sni": sni, "change": change,
-                        "previous": {"version": previous.version, "protocol": previous.protocol, "cipher": previous.cipher},
-                        "now": {"version": version_text, "protocol": protocol_text, "cipher": cipher_text}}),
+                    crate::evidence! {server: Shown(session.server), sni: sni, change: change, previous: crate::fields! {version: &previous.version, protocol: &previous.protocol, cipher: &previous.cipher}, now: crate::fields! {version: version_text, protocol: protocol_text, cipher: cipher_text}},
                 );
             }
         }
@@ -254,11 +248,7 @@ impl Drift {
                                     |d| format!("had {d} days left")
                                 )
                             ),
-                            json!({"server": session.server.to_string(), "sni": sni,
-                                "rotated_at": session.time.to_rfc3339_micros(),
-                                "old": {"sha256": old.sha256, "not_after": old.not_after.map(rfc3339)},
-                                "new": {"sha256": sha256, "not_after": rfc3339(not_after)},
-                                "days_before_old_expiry": days_left}),
+                            crate::evidence! {server: Shown(session.server), sni: sni, rotated_at: crate::time::Rfc3339Micros(session.time), old: crate::fields! {sha256: &old.sha256, not_after: old.not_after.map(CertificateTime)}, new: crate::fields! {sha256: sha256, not_after: CertificateTime(not_after)}, days_before_old_expiry: days_left},
                         );
                     }
                     push_capped(
@@ -288,8 +278,7 @@ impl Drift {
                         service(),
                         remaining.div_euclid(86_400)
                     ),
-                    json!({"server": session.server.to_string(), "sni": sni, "sha256": sha256,
-                        "not_after": rfc3339(not_after), "days_left": remaining.div_euclid(86_400), "day": rfc3339(day * 86_400)}),
+                    crate::evidence! {server: Shown(session.server), sni: sni, sha256: sha256, not_after: CertificateTime(not_after), days_left: remaining.div_euclid(86_400), day: CertificateTime(day * 86_400)},
                 );
             }
         }
@@ -306,8 +295,7 @@ impl Drift {
                             "{}: a client stack never seen for it before: {stack}",
                             service()
                         ),
-                        json!({"server": session.server.to_string(), "sni": sni, "client": session.client.ip().to_string(),
-                            "stack": stack, "known_stacks": state.stacks}),
+                        crate::evidence! {server: Shown(session.server), sni: sni, client: Shown(session.client.ip()), stack: stack, known_stacks: &state.stacks},
                     );
                 }
                 push_capped(&mut state.stacks, stack.to_string());
@@ -324,8 +312,4 @@ fn hex_label(value: u16, buffer: &mut [u8; 6]) -> &str {
         buffer[2 + i] = DIGITS[usize::from((value >> shift) & 0xf)];
     }
     std::str::from_utf8(buffer).unwrap_or("0x????")
-}
-
-fn rfc3339(seconds: i64) -> String {
-    crate::x509::CertificateTime(seconds).to_rfc3339()
 }

@@ -108,12 +108,7 @@ pub(super) fn apply(session: &Observation, policy: &super::Policy, findings: &mu
                 "exception {} (owner {}) expired on {} and no longer covers this session",
                 exception.id, exception.owner, exception.expires
             ),
-            &serde_json::json!({
-                "exception_id": exception.id,
-                "owner": exception.owner,
-                "expired": exception.expires.to_string(),
-                "allowed": exception.allow,
-            }),
+            crate::evidence! {exception_id: &exception.id, owner: &exception.owner, expired: super::Shown(&exception.expires), allowed: &exception.allow},
         ));
     }
 }

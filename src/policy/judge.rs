@@ -188,10 +188,7 @@ fn run(kind: Kind, facts: &SessionFacts<'_>, policy: &Policy) -> Vec<Finding> {
 }
 
 fn findings_bytes(findings: &[Finding]) -> usize {
-    findings
-        .iter()
-        .map(|f| 96 + f.message.capacity() + f.evidence.get().len())
-        .sum()
+    findings.iter().map(|f| 96 + f.text_bytes()).sum()
 }
 
 const DAY: i64 = 86_400;

@@ -1,30 +1,12 @@
 //! Certificate findings, for server chains and client (mTLS) chains alike,
 //! judged at the handshake's packet time.
 
-use serde_json::json;
-
 use super::{Check, Rule};
-use crate::policy::{sni_matches, SessionFacts, Severity, TrustStore};
+use crate::policy::{sni_matches, ChainRole as Role, SessionFacts, Severity, TrustStore};
 use crate::tls::{Chain, ChainEntry};
 use crate::x509::{self, CertificateSummary, PublicKeyAlgorithm, SignatureCheck, SignatureHash};
 
 const DAY: i64 = 86_400;
-
-/// Which chain a finding is about.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Server,
-    Client,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::Server => "server",
-            Role::Client => "client",
-        }
-    }
-}
 
 fn chains<'a>(facts: &SessionFacts<'a>) -> Vec<(Role, &'a Chain)> {
     let Some(tls) = facts.tls else {
@@ -57,23 +39,28 @@ fn certificates<'a>(
         .flat_map(|(role, chain)| parsed(chain).map(move |(i, cert)| (role, i, cert)))
 }
 
-fn identity(role: Role, position: usize, certificate: &CertificateSummary) -> serde_json::Value {
-    json!({
-        "chain": role.as_str(),
-        "position": position,
-        "subject": certificate.subject.rfc4514,
-        "issuer": certificate.issuer.rfc4514,
-        "sha256": certificate.sha256_hex(),
-        "not_before": certificate.not_before.to_rfc3339(),
-        "not_after": certificate.not_after.to_rfc3339(),
-    })
+/// Which certificate a finding is about, first in its evidence.
+#[derive(serde::Serialize)]
+struct Identity<'a> {
+    chain: &'static str,
+    position: usize,
+    subject: &'a str,
+    issuer: &'a str,
+    sha256: String,
+    not_before: x509::CertificateTime,
+    not_after: x509::CertificateTime,
 }
 
-fn with(mut base: serde_json::Value, extra: serde_json::Value) -> serde_json::Value {
-    if let (Some(base), serde_json::Value::Object(extra)) = (base.as_object_mut(), extra) {
-        base.extend(extra);
+fn identity(role: Role, position: usize, certificate: &CertificateSummary) -> Identity<'_> {
+    Identity {
+        chain: role.as_str(),
+        position,
+        subject: &certificate.subject.rfc4514,
+        issuer: &certificate.issuer.rfc4514,
+        sha256: certificate.sha256_hex(),
+        not_before: certificate.not_before,
+        not_after: certificate.not_after,
     }
-    base
 }
 
 fn name(role: Role, position: usize) -> String {
@@ -92,9 +79,10 @@ pub const CERT_EXPIRED: Rule = Rule {
         for (role, i, cert) in certificates(facts) {
             if cert.not_after.0 < now {
                 let days = (now - cert.not_after.0) / DAY;
-                out.add(
+                out.add_on(
+                    role,
                     format!("{} expired {days} days before the handshake", name(role, i)),
-                    with(identity(role, i, cert), json!({"days_expired": days})),
+                    crate::evidence! {..identity(role, i, cert); days_expired: days},
                 );
             }
         }
@@ -109,13 +97,14 @@ pub const CERT_NOT_YET_VALID: Rule = Rule {
         let now = facts.time.as_secs();
         for (role, i, cert) in certificates(facts) {
             if cert.not_before.0 > now {
-                out.add(
+                out.add_on(
+                    role,
                     format!(
                         "{} is not valid until {}",
                         name(role, i),
                         cert.not_before.to_rfc3339()
                     ),
-                    identity(role, i, cert),
+                    crate::evidence! {..identity(role, i, cert);},
                 );
             }
         }
@@ -132,9 +121,10 @@ pub const CERT_EXPIRING_SOON: Rule = Rule {
         for (role, i, cert) in certificates(facts) {
             let left = cert.not_after.0 - now;
             if left >= 0 && left < window {
-                out.add(
+                out.add_on(
+                    role,
                     format!("{} expires in {} days", name(role, i), left / DAY),
-                    with(identity(role, i, cert), json!({"days_left": left / DAY})),
+                    crate::evidence! {..identity(role, i, cert); days_left: left / DAY},
                 );
             }
         }
@@ -149,9 +139,10 @@ pub const CERT_SELF_SIGNED: Rule = Rule {
         for (role, chain) in chains(facts) {
             if let Some(leaf) = chain.leaf() {
                 if leaf.self_signed {
-                    out.add(
+                    out.add_on(
+                        role,
                         format!("{} is self-signed", name(role, 0)),
-                        identity(role, 0, leaf),
+                        crate::evidence! {..identity(role, 0, leaf);},
                     );
                 }
             }
@@ -168,12 +159,10 @@ pub const CERT_NAME_MISMATCH: Rule = Rule {
             return;
         };
         if !sni_matches(sni, leaf) {
-            out.add(
+            out.add_on(
+                Role::Server,
                 format!("server certificate does not cover {sni}"),
-                with(
-                    identity(Role::Server, 0, leaf),
-                    json!({"sni": sni, "dns_names": leaf.alt_names.dns, "common_name": leaf.subject.common_name}),
-                ),
+                crate::evidence! {..identity(Role::Server, 0, leaf); sni: sni, dns_names: &leaf.alt_names.dns, common_name: &leaf.subject.common_name},
             );
         }
     }),
@@ -193,16 +182,14 @@ pub const CERT_WEAK_KEY: Rule = Rule {
                 _ => false,
             };
             if weak {
-                out.add(
+                out.add_on(
+                    role,
                     format!(
                         "{} has a weak {} {size}-bit key",
                         name(role, i),
                         cert.public_key_algorithm.as_str()
                     ),
-                    with(
-                        identity(role, i, cert),
-                        json!({"algorithm": cert.public_key_algorithm.as_str(), "bits": size}),
-                    ),
+                    crate::evidence! {..identity(role, i, cert); algorithm: cert.public_key_algorithm.as_str(), bits: size},
                 );
             }
         }
@@ -223,16 +210,14 @@ pub const CERT_WEAK_SIGNATURE: Rule = Rule {
                 cert.signature_hash,
                 SignatureHash::Md2 | SignatureHash::Md5 | SignatureHash::Sha1
             ) {
-                out.add(
+                out.add_on(
+                    role,
                     format!(
                         "{} is signed with {}",
                         name(role, i),
                         cert.signature_algorithm
                     ),
-                    with(
-                        identity(role, i, cert),
-                        json!({"signature_algorithm": cert.signature_algorithm}),
-                    ),
+                    crate::evidence! {..identity(role, i, cert); signature_algorithm: &cert.signature_algorithm},
                 );
             }
         }
@@ -248,9 +233,10 @@ pub const CERT_LONG_VALIDITY: Rule = Rule {
             if let Some(leaf) = chain.leaf() {
                 let days = (leaf.not_after.0 - leaf.not_before.0) / DAY;
                 if days > policy.certificates.max_validity_days {
-                    out.add(
+                    out.add_on(
+                        role,
                         format!("{} is valid for {days} days (maximum {})", name(role, 0), policy.certificates.max_validity_days),
-                        with(identity(role, 0, leaf), json!({"validity_days": days, "maximum_days": policy.certificates.max_validity_days})),
+                        crate::evidence! {..identity(role, 0, leaf); validity_days: days, maximum_days: policy.certificates.max_validity_days},
                     );
                 }
             }
@@ -274,9 +260,10 @@ pub const CERT_EKU_MISMATCH: Rule = Rule {
             };
             let has = leaf.extended_key_usage.iter().any(|usage| usage == needed || usage == "any");
             if !has {
-                out.add(
+                out.add_on(
+                    role,
                     format!("{} lacks {needed} in its extended key usage", name(role, 0)),
-                    with(identity(role, 0, leaf), json!({"extended_key_usage": leaf.extended_key_usage, "needed": needed})),
+                    crate::evidence! {..identity(role, 0, leaf); extended_key_usage: &leaf.extended_key_usage, needed: needed},
                 );
             }
         }
@@ -310,9 +297,10 @@ pub const CHAIN_INCOMPLETE: Rule = Rule {
             let certificates: Vec<&CertificateSummary> = chain.certificates.iter().filter_map(|e| e.summary.as_ref().ok()).collect();
             for (i, pair) in certificates.windows(2).enumerate() {
                 if pair[0].issuer.rfc4514 != pair[1].subject.rfc4514 {
-                    out.add(
+                    out.add_on(
+                        role,
                         format!("{} chain is broken after certificate #{i}: its issuer is not the next certificate", role.as_str()),
-                        json!({"chain": role.as_str(), "position": i, "issuer": pair[0].issuer.rfc4514, "next_subject": pair[1].subject.rfc4514}),
+                        crate::evidence! {chain: role.as_str(), position: i, issuer: &pair[0].issuer.rfc4514, next_subject: &pair[1].subject.rfc4514},
                     );
                     return;
                 }
@@ -324,9 +312,10 @@ pub const CHAIN_INCOMPLETE: Rule = Rule {
             if last.self_signed || no_store || issued_by_anchor(last, trusted) || issued_by_anchor(last, system) {
                 continue;
             }
-            out.add(
+            out.add_on(
+                role,
                 format!("{} chain ends at {} whose issuer {} is neither sent nor a trusted CA", role.as_str(), last.subject.rfc4514, last.issuer.rfc4514),
-                json!({"chain": role.as_str(), "last_subject": last.subject.rfc4514, "missing_issuer": last.issuer.rfc4514, "length": certificates.len()}),
+                crate::evidence! {chain: role.as_str(), last_subject: &last.subject.rfc4514, missing_issuer: &last.issuer.rfc4514, length: certificates.len()},
             );
         }
     }),
@@ -363,9 +352,10 @@ pub const CERT_UNTRUSTED_ISSUER: Rule = Rule {
             }
             if let Some(reason) = failure {
                 let issuer = last.summary.as_ref().map(|s| s.issuer.rfc4514.clone()).unwrap_or_default();
-                out.add(
+                out.add_on(
+                    role,
                     format!("{} chain is not trusted: {reason}", role.as_str()),
-                    json!({"chain": role.as_str(), "reason": reason, "last_issuer": issuer, "trusted": anchors.iter().map(|a| a.subject.clone()).collect::<Vec<_>>()}),
+                    crate::evidence! {chain: role.as_str(), reason: reason, last_issuer: issuer, trusted: anchors.iter().map(|a| a.subject.as_str()).collect::<Vec<_>>()},
                 );
             }
         }

@@ -1,6 +1,5 @@
 //! Cipher suite findings, from tls-parser's suite registry.
 
-use serde_json::json;
 use tls_parser::{
     TlsCipherAu, TlsCipherEnc, TlsCipherEncMode, TlsCipherKx, TlsCipherMac, TlsCipherSuite,
 };
@@ -48,7 +47,7 @@ pub const WEAK_CIPHER: Rule = Rule {
         if let Some(reason) = weakness(suite) {
             out.add(
                 format!("{} is weak: {reason}", suite.name),
-                json!({"cipher": suite.name, "reason": reason}),
+                crate::evidence! {cipher: suite.name, reason: reason},
             );
         }
     }),
@@ -64,7 +63,7 @@ pub const NO_FORWARD_SECRECY: Rule = Rule {
         if static_kx && !matches!(suite.enc, TlsCipherEnc::Null) && !suite.name.starts_with("TLS_AES") && !suite.name.starts_with("TLS_CHACHA") {
             out.add(
                 format!("{} has no forward secrecy ({:?} key exchange)", suite.name, suite.kx),
-                json!({"cipher": suite.name, "key_exchange": format!("{:?}", suite.kx)}),
+                crate::evidence! {cipher: suite.name, key_exchange: format!("{:?}", suite.kx)},
             );
         }
     }),
@@ -80,7 +79,7 @@ pub const CBC_CIPHER: Rule = Rule {
         if matches!(suite.enc_mode, TlsCipherEncMode::Cbc) {
             out.add(
                 format!("{} is a CBC suite", suite.name),
-                json!({"cipher": suite.name}),
+                crate::evidence! {cipher: suite.name},
             );
         }
     }),

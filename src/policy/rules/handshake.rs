@@ -1,7 +1,5 @@
 //! Handshake findings: fatal alerts and missing client certificates.
 
-use serde_json::json;
-
 use super::{Check, Rule};
 use crate::policy::{Policy, SessionFacts, Severity};
 use crate::tls::{names, ProtocolVersion};
@@ -29,7 +27,7 @@ pub const TLS_ALERT: Rule = Rule {
             out.add_with(
                 severity,
                 format!("fatal {description} alert from the {sender}{note}"),
-                json!({"description": description, "code": code, "sent_by": sender, "certificate_validation": validation}),
+                crate::evidence! {description: description, code: code, sent_by: sender, certificate_validation: validation},
             );
         }
     }),
@@ -55,7 +53,7 @@ pub const MTLS_MISSING: Rule = Rule {
         if visible && tls.client_chain.is_empty() && tls.server_hello.is_some() {
             out.add(
                 format!("{service} requires client certificates; none was sent"),
-                json!({"service": service, "certificate_requested": tls.certificate_requested}),
+                crate::evidence! {service: service, certificate_requested: tls.certificate_requested},
             );
         }
     }),
@@ -71,7 +69,7 @@ pub const MTLS_NOT_OBSERVABLE: Rule = Rule {
         if facts.version() == Some(ProtocolVersion::TLS13) && !decrypted {
             out.add(
                 format!("{service} requires client certificates; TLS 1.3 hides them, so this is not observable"),
-                json!({"service": service}),
+                crate::evidence! {service: service},
             );
         }
     }),
@@ -99,13 +97,7 @@ pub const TLS13_HANDSHAKE_ABORTED: Rule = Rule {
             .map(|(client, server)| client.since(server).as_micros() as u64);
         out.add(
             "the client answered the server's encrypted flight with one alert-sized record and no data: it likely refused the certificate".to_string(),
-            json!({
-                "server_flight_records": flight.server_records,
-                "server_flight_bytes": flight.server_bytes,
-                "client_first_record_bytes": flight.client_first_length,
-                "client_records": flight.client_records,
-                "client_answer_after_us": answer_us,
-            }),
+            crate::evidence! {server_flight_records: flight.server_records, server_flight_bytes: flight.server_bytes, client_first_record_bytes: flight.client_first_length, client_records: flight.client_records, client_answer_after_us: answer_us},
         );
     }),
 };

@@ -11,7 +11,7 @@ mod plaintext;
 mod version;
 
 use super::history::ServiceMemory;
-use super::{Finding, Observation, Policy, SessionFacts, Severity};
+use super::{ChainRole, Evidence, Finding, Observation, Policy, SessionFacts, Severity};
 
 /// What a rule needs to be judged, which decides where it runs.
 #[derive(Clone, Copy)]
@@ -52,13 +52,19 @@ impl<'a> Findings<'a> {
         Self { rule, out }
     }
 
-    pub fn add(&mut self, message: String, evidence: serde_json::Value) {
+    pub fn add(&mut self, message: String, evidence: Evidence) {
         self.add_with(self.rule.severity, message, evidence);
     }
 
-    pub fn add_with(&mut self, severity: Severity, message: String, evidence: serde_json::Value) {
+    pub fn add_with(&mut self, severity: Severity, message: String, evidence: Evidence) {
         self.out
-            .push(Finding::new(self.rule, severity, message, &evidence));
+            .push(Finding::new(self.rule, severity, message, evidence));
+    }
+
+    /// A finding about one certificate chain (its evidence names the chain).
+    pub fn add_on(&mut self, chain: ChainRole, message: String, evidence: Evidence) {
+        self.out
+            .push(Finding::new(self.rule, self.rule.severity, message, evidence).on(chain));
     }
 }
 
@@ -123,13 +129,13 @@ pub fn derive(facts: &SessionFacts<'_>, _policy: &Policy, findings: &mut Vec<Fin
         return;
     }
     let ids: Vec<&str> = problems.iter().map(|f| f.id).collect();
-    let evidence = serde_json::json!({
-        "client": facts.client.ip().to_string(),
-        "client_stack": facts.client_ja4.and(facts.client_stack),
-        "client_ja4": facts.client_ja4,
-        "certificate_problems": ids,
-        "application_records": tls.application_records,
-    });
+    let evidence = crate::evidence! {
+        client: super::Shown(facts.client.ip()),
+        client_stack: facts.client_ja4.and(facts.client_stack),
+        client_ja4: facts.client_ja4,
+        certificate_problems: &ids,
+        application_records: tls.application_records,
+    };
     let message = format!(
         "client {} completed the handshake and exchanged data despite: {}",
         facts.client.ip(),
@@ -139,7 +145,7 @@ pub fn derive(facts: &SessionFacts<'_>, _policy: &Policy, findings: &mut Vec<Fin
         &CLIENT_ACCEPTED_INVALID_CERT,
         CLIENT_ACCEPTED_INVALID_CERT.severity,
         message,
-        &evidence,
+        evidence,
     ));
 }
 

@@ -1,7 +1,5 @@
 //! Plaintext findings: non-TLS traffic where TLS is expected.
 
-use serde_json::json;
-
 use super::{Check, Rule};
 use crate::policy::Severity;
 
@@ -17,7 +15,7 @@ pub const PLAINTEXT_ON_TLS_PORT: Rule = Rule {
         if policy.tls_ports.contains(&port) {
             out.add(
                 format!("{} in plaintext on TLS port {port}", plaintext.protocol.as_str()),
-                json!({"protocol": plaintext.protocol.as_str(), "port": port, "first_line": plaintext.first_line}),
+                crate::evidence! {protocol: plaintext.protocol.as_str(), port: port, first_line: &plaintext.first_line},
             );
         }
     }),
@@ -36,7 +34,7 @@ pub const PLAINTEXT_FALLBACK: Rule = Rule {
         };
         out.add(
             format!("{} spoke TLS earlier in this capture and now carries plaintext {}", session.server, protocol.as_str()),
-            json!({"server": session.server.to_string(), "tls_first_seen": first_tls.to_rfc3339_micros(), "protocol": protocol.as_str()}),
+            crate::evidence! {server: crate::policy::Shown(session.server), tls_first_seen: crate::time::Rfc3339Micros(first_tls), protocol: protocol.as_str()},
         );
     }),
 };
@@ -51,7 +49,7 @@ pub const STARTTLS_NOT_USED: Rule = Rule {
             let offered = if plaintext.starttls_offered { "although the server offered it" } else { "and the server did not offer it" };
             out.add(
                 format!("{} session without STARTTLS, {offered}", plaintext.protocol.as_str()),
-                json!({"protocol": plaintext.protocol.as_str(), "starttls_offered": plaintext.starttls_offered, "greeting": plaintext.first_line}),
+                crate::evidence! {protocol: plaintext.protocol.as_str(), starttls_offered: plaintext.starttls_offered, greeting: &plaintext.first_line},
             );
         }
     }),
@@ -69,7 +67,7 @@ pub const POSTGRES_SSL_REFUSED: Rule = Rule {
             out.add(
                 "PostgreSQL server refused SSL ('N'); the session continues in plaintext"
                     .to_string(),
-                json!({"server": facts.server.to_string(), "answer": "N"}),
+                crate::evidence! {server: crate::policy::Shown(facts.server), answer: "N"},
             );
         }
     }),

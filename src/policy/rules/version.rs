@@ -1,7 +1,5 @@
 //! Version findings: below baseline, obsolete, downgrade, fallback, regression.
 
-use serde_json::json;
-
 use super::{Check, Rule};
 use crate::policy::Severity;
 use crate::tls::{DowngradeSentinel, ProtocolVersion};
@@ -28,7 +26,7 @@ pub const TLS_BELOW_BASELINE: Rule = Rule {
         if version < baseline {
             out.add(
                 format!("{} negotiated; the {} baseline is {}", label(version), facts.direction.as_str(), label(baseline)),
-                json!({"negotiated": label(version), "baseline": label(baseline), "direction": facts.direction.as_str()}),
+                crate::evidence! {negotiated: label(version), baseline: label(baseline), direction: facts.direction.as_str()},
             );
         }
     }),
@@ -45,7 +43,7 @@ pub const OBSOLETE_VERSION: Rule = Rule {
         if version < ProtocolVersion::TLS12 {
             out.add(
                 format!("{} is obsolete", label(version)),
-                json!({"negotiated": label(version)}),
+                crate::evidence! {negotiated: label(version)},
             );
         }
     }),
@@ -70,7 +68,7 @@ pub const DOWNGRADE: Rule = Rule {
             });
             out.add(
                 format!("client offered {} but {} was negotiated", label(offered), label(version)),
-                json!({"client_offered": label(offered), "negotiated": label(version), "sentinel": sentinel}),
+                crate::evidence! {client_offered: label(offered), negotiated: label(version), sentinel: sentinel},
             );
         }
     }),
@@ -85,7 +83,7 @@ pub const FALLBACK_SCSV: Rule = Rule {
         if hello.fallback_scsv {
             out.add(
                 format!("client retried with {} and TLS_FALLBACK_SCSV", label(hello.highest_offered())),
-                json!({"client_offered": label(hello.highest_offered())}),
+                crate::evidence! {client_offered: label(hello.highest_offered())},
             );
         }
     }),
@@ -101,7 +99,7 @@ pub const VERSION_REGRESSION: Rule = Rule {
         if best == ProtocolVersion::TLS13 && version < best {
             out.add(
                 format!("{} negotiated {} earlier in this capture and now {}", session.server, label(best), label(version)),
-                json!({"server": session.server.to_string(), "previous": label(best), "previous_seen": since.to_rfc3339_micros(), "negotiated": label(version)}),
+                crate::evidence! {server: crate::policy::Shown(session.server), previous: label(best), previous_seen: crate::time::Rfc3339Micros(since), negotiated: label(version)},
             );
         }
     }),
