@@ -164,11 +164,11 @@ pub struct IngestArgs {
     /// Kafka: stop after applying this many records.
     #[arg(long, value_name = "N")]
     pub max_records: Option<u64>,
-    /// No summary on stderr at the end.
     /// Policy whose drift settings (expiry warning window, service cap) the
     /// estate-wide drift judgement uses; defaults otherwise.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// No summary on stderr at the end.
     #[arg(short = 'q', long)]
     pub quiet: bool,
 }
