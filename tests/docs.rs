@@ -349,37 +349,125 @@ fn findings_reference_matches_the_rules() {
     );
 }
 
+/// The committed pages under `man/`: (file name, contents), sorted by name.
+fn committed_man_pages() -> Vec<(String, Vec<u8>)> {
+    let mut pages: Vec<(String, Vec<u8>)> = std::fs::read_dir(Path::new(ROOT).join("man"))
+        .expect("man/")
+        .map(|entry| entry.expect("dir entry").path())
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).expect("read man page"))
+        })
+        .collect();
+    pages.sort();
+    pages
+}
+
 #[test]
-fn committed_man_page_is_what_the_cli_generates() {
+fn committed_man_pages_are_what_the_cli_generates() {
+    let regenerate = "regenerate them with `cargo run --release -- man --dir man/`";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run tlstap man --dir");
+    assert!(output.status.success(), "{output:?}");
+    let mut generated: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    generated.sort();
+    let committed = committed_man_pages();
+    let names = |pages: &[(String, Vec<u8>)]| -> Vec<String> {
+        pages.iter().map(|(name, _)| name.clone()).collect()
+    };
+    assert_eq!(
+        names(&committed),
+        names(&generated),
+        "man/ holds other pages than the CLI generates: {regenerate} (and delete the stale ones)"
+    );
+    for ((name, committed), (_, generated)) in committed.iter().zip(&generated) {
+        assert!(committed == generated, "man/{name} is stale: {regenerate}");
+    }
+    // `tlstap man` alone prints the top page.
     let output = Command::new(env!("CARGO_BIN_EXE_tlstap"))
         .arg("man")
         .output()
         .expect("run tlstap man");
     assert!(output.status.success());
-    let committed = std::fs::read(Path::new(ROOT).join("tlstap.1")).expect("tlstap.1");
     assert!(
-        committed == output.stdout,
-        "tlstap.1 is stale: regenerate it with `cargo run --release -- man > tlstap.1`"
+        std::fs::read(Path::new(ROOT).join("man/tlstap.1")).unwrap() == output.stdout,
+        "`tlstap man` differs from man/tlstap.1"
+    );
+}
+
+/// Each `name(1)` a page names (SUBCOMMANDS, SEE ALSO) is a page in `man/`:
+/// clap_mangen lists `tlstap-read(1)` and the like, which must exist.
+#[test]
+fn man_pages_name_only_pages_that_are_shipped() {
+    let pages = committed_man_pages();
+    assert!(
+        pages.len() > 5 && pages.iter().any(|(name, _)| name == "tlstap.1"),
+        "man/ is incomplete: {:?}",
+        pages.iter().map(|(name, _)| name).collect::<Vec<_>>()
+    );
+    let shipped: BTreeSet<&str> = pages.iter().map(|(name, _)| name.as_str()).collect();
+    let mut missing = Vec::new();
+    let mut references = 0;
+    for (name, page) in &pages {
+        let text = String::from_utf8(page.clone()).expect("ASCII page");
+        for (at, _) in text.match_indices("(1)") {
+            let start = text[..at]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '\\'))
+                .map_or(0, |i| i + 1);
+            let reference = text[start..at].replace("\\-", "-");
+            if reference.is_empty() {
+                continue;
+            }
+            references += 1;
+            if !shipped.contains(format!("{reference}.1").as_str()) {
+                missing.push(format!("man/{name} names {reference}(1)"));
+            }
+        }
+    }
+    assert!(
+        references >= pages.len(),
+        "only {references} page references"
+    );
+    assert!(
+        missing.is_empty(),
+        "pages not shipped:\n{}",
+        missing.join("\n")
     );
 }
 
 #[test]
-fn man_page_renders() {
-    let page = Path::new(ROOT).join("tlstap.1");
-    let groff = Command::new("groff")
-        .args(["-man", "-Tutf8", "-ww", "-z"])
-        .arg(&page)
-        .output();
-    match groff {
-        Ok(output) => {
-            assert!(output.status.success(), "groff failed on tlstap.1");
-            let warnings = String::from_utf8_lossy(&output.stderr);
-            assert!(
-                warnings.trim().is_empty(),
-                "groff warns on tlstap.1:\n{warnings}"
-            );
+fn man_pages_render() {
+    for (name, _) in committed_man_pages() {
+        let page = Path::new(ROOT).join("man").join(&name);
+        let groff = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(&page)
+            .output();
+        match groff {
+            Ok(output) => {
+                assert!(output.status.success(), "groff failed on man/{name}");
+                let warnings = String::from_utf8_lossy(&output.stderr);
+                assert!(
+                    warnings.trim().is_empty(),
+                    "groff warns on man/{name}:\n{warnings}"
+                );
+            }
+            Err(_) => {
+                eprintln!("tlstap tests: skipped man_pages_render: groff not found");
+                return;
+            }
         }
-        Err(_) => eprintln!("tlstap tests: skipped man_page_renders: groff not found"),
     }
 }
 
