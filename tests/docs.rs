@@ -292,15 +292,21 @@ fn records_reference_matches_the_fields_written() {
     );
 }
 
-/// Ids in `docs/findings.md`: rows "| `id` | severity | …" of its table.
+/// Ids in `docs/findings.md`: rows "| `id` | severity | …" of its table
+/// (the id may link to its section: "| [`id`](#id) | …").
 fn documented_finding_ids() -> BTreeSet<String> {
     let text = std::fs::read_to_string(Path::new(ROOT).join("docs/findings.md"))
         .expect("docs/findings.md");
     let severities = ["info", "low", "medium", "high", "critical"];
     text.lines()
         .filter_map(|line| {
-            let rest = line.strip_prefix("| `")?;
-            let (id, rest) = rest.split_once("` | ")?;
+            let rest = line
+                .strip_prefix("| `")
+                .or_else(|| line.strip_prefix("| [`"))?;
+            let (id, rest) = rest.split_once('`')?;
+            let rest = rest
+                .strip_prefix(" | ")
+                .or_else(|| rest.strip_prefix(&format!("](#{id}) | ")))?;
             let severity = rest.split(" | ").next()?;
             severities
                 .iter()
