@@ -58,9 +58,15 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout: `tlstap man > tlstap.1`.
+    /// Print the man page tlstap(1) (roff) to stdout, or with `--dir DIR`
+    /// write it and one page per subcommand (tlstap-read(1), …) into DIR:
+    /// `tlstap man --dir man/`.
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write every page (tlstap.1, tlstap-read.1, …) into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Writes the completion script for `shell` to stdout.
@@ -71,54 +77,95 @@ pub fn completions(shell: clap_complete::Shell) -> Result<i32> {
     Ok(0)
 }
 
-/// The man page `tlstap.1`: clap_mangen's page for the top-level command, then
-/// one section per subcommand with its whole `--help` text (at a fixed width,
-/// so the page does not depend on the terminal it is generated in).
-pub fn man_page() -> Result<Vec<u8>> {
+/// The man pages: `tlstap.1` for the top-level command and one page per
+/// subcommand, nested ones included (`tlstap-read.1`, `tlstap-policy-check.1`,
+/// …), as (file name, roff). Each page's SUBCOMMANDS section names the pages
+/// of its subcommands, so all of them are generated and shipped together
+/// (`man/` in the repository); each subcommand page ends with SEE ALSO for the
+/// pages above it. The hidden `man` command and clap's `help` have no page.
+pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
     use clap::CommandFactory;
-    use std::io::Write;
-    let command = Cli::command().term_width(100).max_term_width(100);
-    let mut page = Vec::new();
-    clap_mangen::Man::new(command.clone()).render(&mut page)?;
-    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
-        let name = sub.get_name();
-        let mut sub = sub
-            .clone()
-            .bin_name(format!("tlstap {name}"))
-            .term_width(100)
-            .max_term_width(100);
-        let help = sub.render_long_help().to_string();
-        writeln!(page, ".SH \"TLSTAP {}\"", name.to_uppercase())?;
-        writeln!(page, ".nf")?;
-        for line in help.lines() {
-            // ASCII only: groff reads Latin-1 without preconv.
-            let line: String = line
-                .trim_end()
-                .chars()
-                .map(|c| match c {
-                    '\\' => "\\e".to_string(),
-                    c if c.is_ascii() => c.to_string(),
-                    c => format!("\\[u{:04X}]", c as u32),
-                })
-                .collect();
-            if line.starts_with('.') || line.starts_with('\'') {
-                writeln!(page, "\\&{line}")?;
-            } else {
-                writeln!(page, "{line}")?;
-            }
-        }
-        writeln!(page, ".fi")?;
-    }
-    Ok(page)
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    let source = format!("tlstap {}", command.get_version().unwrap_or_default());
+    let mut pages = Vec::new();
+    add_man_pages(&command, &[], &source, &mut pages)?;
+    Ok(pages)
 }
 
-/// `tlstap man`: the man page on stdout.
-pub fn man() -> Result<i32> {
+fn add_man_pages(
+    command: &clap::Command,
+    parents: &[String],
+    source: &str,
+    pages: &mut Vec<(String, Vec<u8>)>,
+) -> Result<()> {
     use std::io::Write;
-    let page = man_page()?;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&page)?;
-    stdout.flush()?;
+    let name = command
+        .get_display_name()
+        .unwrap_or_else(|| command.get_name())
+        .to_string();
+    let mut page = Vec::new();
+    // Every page carries the program's version: subcommands have none of their own.
+    clap_mangen::Man::new(command.clone())
+        .source(source)
+        .render(&mut page)?;
+    if !parents.is_empty() {
+        let see_also: Vec<String> = parents
+            .iter()
+            .rev()
+            .map(|parent| format!("{}(1)", parent.replace('-', "\\-")))
+            .collect();
+        writeln!(page, ".SH \"SEE ALSO\"")?;
+        writeln!(page, "{}", see_also.join(", "))?;
+    }
+    pages.push((format!("{name}.1"), ascii_roff(&page)));
+    let mut path = parents.to_vec();
+    path.push(name);
+    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        add_man_pages(sub, &path, source, pages)?;
+    }
+    Ok(())
+}
+
+/// ASCII only: groff reads Latin-1 unless preconv runs first, so every other
+/// character becomes a `\[uXXXX]` escape, which groff and mandoc both render.
+fn ascii_roff(page: &[u8]) -> Vec<u8> {
+    let mut out = String::with_capacity(page.len());
+    for c in String::from_utf8_lossy(page).chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\[u{:04X}]", c as u32));
+        }
+    }
+    out.into_bytes()
+}
+
+/// `tlstap man`: tlstap(1) on stdout; `tlstap man --dir DIR`: every page
+/// written into DIR (created if missing).
+pub fn man(dir: Option<&std::path::Path>) -> Result<i32> {
+    use std::io::Write;
+    let pages = man_pages()?;
+    match dir {
+        None => {
+            let (_, page) = pages.first().context("no man page generated")?;
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(page).and_then(|()| stdout.flush()) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(error) => return Err(error).context("writing the man page"),
+            }
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: creating the directory", dir.display()))?;
+            for (name, page) in &pages {
+                let path = dir.join(name);
+                std::fs::write(&path, page)
+                    .with_context(|| format!("{}: writing the man page", path.display()))?;
+            }
+        }
+    }
     Ok(0)
 }
 
@@ -164,11 +211,11 @@ pub struct IngestArgs {
     /// Kafka: stop after applying this many records.
     #[arg(long, value_name = "N")]
     pub max_records: Option<u64>,
-    /// No summary on stderr at the end.
     /// Policy whose drift settings (expiry warning window, service cap) the
     /// estate-wide drift judgement uses; defaults otherwise.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// No summary on stderr at the end.
     #[arg(short = 'q', long)]
     pub quiet: bool,
 }

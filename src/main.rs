@@ -24,7 +24,7 @@ fn main() {
         cli::Command::Inventory(_) => Ok(2),
         cli::Command::Report(args) => cli::report(args),
         cli::Command::Completions { shell } => cli::completions(shell),
-        cli::Command::Man => cli::man(),
+        cli::Command::Man { dir } => cli::man(dir.as_deref()),
     };
     match result {
         Ok(code) => std::process::exit(code),
