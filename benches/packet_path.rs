@@ -54,6 +54,7 @@ fn run(
             tcp: d.tcp,
             encap: &encap,
             payload: d.payload,
+            withheld: 0,
         };
         table.process(&packet, events);
     }

@@ -36,7 +36,7 @@ use crate::decode::{
     self, DecodeConfig, Decoded, EncapPath, IpFragment, Packet, TcpSegment, Transport,
 };
 pub use crate::flow::keylog;
-use crate::flow::{Endpoint, FlowKey, FlowLimits, FlowPacket, FlowTable};
+use crate::flow::{BypassFilter, Endpoint, FlowKey, FlowLimits, FlowPacket, FlowTable, Notice};
 use crate::memory::{MemoryAccount, MemoryBudget};
 use crate::output::{
     OutputError, OutputOptions, PrepareLimits, PreparedRecord, Preparer, RecordKind, RecordWriter,
@@ -166,6 +166,8 @@ struct Entry {
     /// not copy 68 bytes of empty path per packet.
     encap: u32,
     payload: (u32, u32),
+    /// Length of a payload not copied (its flow is bypassed); 0 when copied.
+    withheld: u32,
 }
 
 const NO_ENCAP: u32 = u32::MAX;
@@ -184,6 +186,9 @@ struct Batch {
     stats: bool,
     /// The reader's counters, on worker 0's batch of a stats round.
     reader: Option<Box<ReaderStats>>,
+    /// Flows the worker finished while processing this batch, for the
+    /// reader's bypass filter (on the way back).
+    notices: Vec<Notice>,
 }
 
 impl Batch {
@@ -197,6 +202,7 @@ impl Batch {
         self.arena.clear();
         self.encaps.clear();
         self.reader = None;
+        self.notices.clear();
     }
 }
 
@@ -301,6 +307,7 @@ pub fn run(
             index: 0,
             clock: PacketTime::ZERO,
             live: false,
+            bypass: BypassFilter::default(),
         };
         let read_error = reader.read(sources, controls, &output_stop, progress);
         drop(worker_txs);
@@ -342,6 +349,7 @@ struct Reader<'a> {
     index: u64,
     clock: PacketTime,
     live: bool,
+    bypass: BypassFilter,
 }
 
 impl Reader<'_> {
@@ -373,9 +381,15 @@ impl Reader<'_> {
         };
         let key = FlowKey::new(source, destination, decoded.transport, context);
         let shard = key.shard(workers);
+        let withheld = decoded.transport == Transport::Tcp
+            && self
+                .bypass
+                .withhold(&key, decoded.tcp.flags, self.index, decoded.payload.len());
         if let Some(batch) = self.batches.get_mut(shard) {
             let start = batch.arena.len();
-            batch.arena.extend_from_slice(decoded.payload);
+            if !withheld {
+                batch.arena.extend_from_slice(decoded.payload);
+            }
             let encap = if encap.is_empty() {
                 NO_ENCAP
             } else {
@@ -392,6 +406,11 @@ impl Reader<'_> {
                 tcp: decoded.tcp,
                 encap,
                 payload: (start as u32, batch.arena.len() as u32),
+                withheld: if withheld {
+                    decoded.payload.len() as u32
+                } else {
+                    0
+                },
             });
         }
     }
@@ -567,6 +586,7 @@ impl Reader<'_> {
             full.last = last;
             full.stats = stats;
             if stats && worker == 0 {
+                self.stats.payloads_withheld = self.bypass.withheld;
                 full.reader = Some(Box::new(self.stats.clone()));
             }
             let must_deliver =
@@ -589,11 +609,18 @@ impl Reader<'_> {
                     Err(TrySendError::Disconnected(_)) => return false,
                 }
             }
-            // Taken after the send: once the worker has made room in its
-            // queue it has returned the batch before, so buffers circulate
-            // instead of being grown anew each round.
+            // Taken after the send, so buffers circulate instead of being
+            // grown anew each round. A file waits for it: the batch coming
+            // back is always the one sent a fixed number of rounds ago, so
+            // its bypass notices apply at a position fixed by the input
+            // (and the records do not depend on thread timing).
             if !last {
-                *batch = rx.try_recv().unwrap_or_default();
+                *batch = if self.live {
+                    rx.try_recv().unwrap_or_default()
+                } else {
+                    rx.recv().unwrap_or_default()
+                };
+                self.bypass.apply(&mut batch.notices);
             }
         }
         true
@@ -628,6 +655,7 @@ fn run_worker(
                     .get(entry.encap as usize)
                     .unwrap_or(&EncapPath::EMPTY),
                 payload: batch.payload(entry.payload),
+                withheld: entry.withheld,
             };
             table.process(&packet, &mut events);
         }
@@ -689,6 +717,7 @@ fn run_worker(
             return;
         }
         batch.clear();
+        table.take_notices(&mut batch.notices);
         let _ = returns.try_send(batch);
         if last {
             break;

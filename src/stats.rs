@@ -26,6 +26,8 @@ pub struct ReaderStats {
     pub packets_not_tcp: u64,
     /// Packets dropped in user space because a worker queue was full (live only).
     pub packets_user_dropped: u64,
+    /// Payloads of finished flows the reader did not copy (capture bypass).
+    pub payloads_withheld: u64,
     pub decode: decode::Counters,
     pub fragments: decode::fragment::FragmentCounters,
     pub kernel: Option<KernelStats>,
@@ -155,6 +157,8 @@ pub struct StatsFields<'a> {
     pub decode_errors: u64,
     pub packets_not_tcp: u64,
     pub packets_bypassed: u64,
+    pub payloads_withheld: u64,
+    pub withheld_untracked: u64,
     pub duplicates: u64,
     pub flows_active: u64,
     pub flows_created: u64,
@@ -256,6 +260,8 @@ impl Snapshot {
                         + self.reader.decode.packets_not_ip
                         + self.reader.decode.packets_not_tcp_udp,
                     packets_bypassed: self.flow.packets_bypassed,
+                    payloads_withheld: self.reader.payloads_withheld,
+                    withheld_untracked: self.flow.withheld_untracked,
                     duplicates: self.flow.duplicates,
                     flows_active: self.flows_active,
                     flows_created: self.flow.flows_created,

@@ -141,6 +141,7 @@ impl Harness {
             tcp: decoded.tcp,
             encap,
             payload: decoded.payload,
+            withheld: 0,
         };
         self.flows.process(&packet, events);
     }

@@ -98,6 +98,7 @@ impl Conversation {
             },
             encap: &EncapPath::EMPTY,
             payload,
+            withheld: 0,
         }
     }
 }
@@ -128,6 +129,56 @@ fn bypassed_tls_flow_costs_no_allocation_per_packet() {
     assert_eq!(after - before, 0, "allocations on the bypass path");
     assert_eq!(table.counters().packets_bypassed - bypassed_before, 10_000);
     assert_eq!(events.len(), 1);
+}
+
+#[test]
+fn a_finished_flow_is_noticed_once_and_its_withheld_payloads_cost_nothing() {
+    let pki = Pki::new(&["api.internal"]);
+    let wire = handshake(&pki, &HandshakeOptions::default());
+    let mut table = FlowTable::new(FlowLimits::default());
+    let mut events = Vec::new();
+    let mut c = Conversation::new(40002);
+    for (side, bytes) in &wire {
+        let packet = c.packet(*side == Side::Client, TcpFlags::ACK, bytes);
+        table.process(&packet, &mut events);
+    }
+    assert_eq!(events.len(), 1);
+    // The first payload the finished flow did not need (here the rest of
+    // rustls's flight, or the data after it): the reader is told once.
+    let payload = [0x17u8; 1200];
+    let first = c.packet(true, TcpFlags::ACK, &payload);
+    table.process(&first, &mut events);
+    table.process(&c.packet(false, TcpFlags::ACK, &payload), &mut events);
+    let mut notices = Vec::new();
+    table.take_notices(&mut notices);
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].key, first.key);
+    assert!(notices[0].at <= first.index);
+    // What the reader then sends: no bytes, their length.
+    let before = table.counters().packets_bypassed;
+    for i in 0..100 {
+        let mut packet = c.packet(i % 2 == 0, TcpFlags::ACK, &[]);
+        packet.withheld = 1200;
+        table.process(&packet, &mut events);
+    }
+    assert_eq!(table.counters().packets_bypassed - before, 100);
+    assert_eq!(table.counters().withheld_untracked, 0);
+    table.take_notices(&mut notices);
+    assert_eq!(notices.len(), 1, "noticed once");
+    assert_eq!(events.len(), 1, "nothing new to report");
+}
+
+#[test]
+fn a_withheld_payload_of_a_flow_gone_from_the_table_is_ignored() {
+    let mut table = FlowTable::new(FlowLimits::default());
+    let mut events = Vec::new();
+    let mut c = Conversation::new(40003);
+    let mut packet = c.packet(true, TcpFlags::ACK, &[]);
+    packet.withheld = 1400;
+    table.process(&packet, &mut events);
+    assert_eq!(table.counters().withheld_untracked, 1);
+    assert_eq!(table.len(), 0, "no flow is created from a withheld payload");
+    assert!(events.is_empty());
 }
 
 #[test]

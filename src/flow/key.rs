@@ -45,6 +45,26 @@ fn flow_hasher() -> &'static ahash::RandomState {
     HASHER.get_or_init(ahash::RandomState::new)
 }
 
+/// The key as machine words: hashing these is several times cheaper than
+/// hashing the `IpAddr` enums field by field (the reader does it per packet).
+fn words(low: Endpoint, high: Endpoint, transport: Transport, context: u64) -> [u64; 6] {
+    let ip = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => (u64::from(u32::from(v4)), 0, 0),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            ((bits >> 64) as u64, bits as u64, 1)
+        }
+    };
+    let (low_a, low_b, low_v6) = ip(low.ip);
+    let (high_a, high_b, high_v6) = ip(high.ip);
+    let ports = u64::from(low.port) << 32
+        | u64::from(high.port) << 16
+        | low_v6 << 2
+        | high_v6 << 1
+        | transport as u64;
+    [low_a, low_b, high_a, high_b, ports, context]
+}
+
 impl std::hash::Hash for FlowKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u64(self.hash_value());
@@ -55,7 +75,7 @@ impl FlowKey {
     pub fn new(a: Endpoint, b: Endpoint, transport: Transport, context: u64) -> Self {
         let (low, high) = if a <= b { (a, b) } else { (b, a) };
         Self {
-            hash: flow_hasher().hash_one((low, high, transport, context)) as u32,
+            hash: flow_hasher().hash_one(words(low, high, transport, context)) as u32,
             low,
             high,
             transport,
@@ -66,6 +86,17 @@ impl FlowKey {
     /// The worker this flow belongs to, symmetric by construction.
     pub fn shard(&self, workers: usize) -> usize {
         ((u64::from(self.hash) * workers as u64) >> 32) as usize
+    }
+
+    /// A hash that is the same in every run (not keyed): for decisions that
+    /// must not depend on the process's random seed, where a collision only
+    /// costs caution (see `bypass`).
+    pub fn stable_hash(&self) -> u64 {
+        words(self.low, self.high, self.transport, self.context)
+            .iter()
+            .fold(0u64, |acc, &word| {
+                (acc.rotate_left(23) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            })
     }
 
     /// The key's hash spread over 64 bits, for tables that index flows by it:

@@ -12,6 +12,7 @@
 //! cap (emergency mode) idle flows time out sooner and stalled handshakes
 //! are shed oldest first; at the cap new flows are refused.
 
+pub mod bypass;
 mod datagram;
 mod key;
 pub mod reassembly;
@@ -19,6 +20,7 @@ pub mod reassembly;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+pub use bypass::{BypassFilter, Notice};
 use datagram::DatagramTracker;
 pub use datagram::{may_carry_tls, DatagramFacts, DatagramProtocol};
 pub use key::{Endpoint, FlowKey};
@@ -129,6 +131,9 @@ pub struct Counters {
     pub handshakes_dropped_by_pressure: u64,
     /// Flows closed by the shorter emergency-mode timeouts.
     pub emergency_timeouts: u64,
+    /// Packets whose payload the reader withheld (the flow was declared
+    /// finished) that arrived after the flow left the table: ignored.
+    pub withheld_untracked: u64,
 }
 
 impl Counters {
@@ -151,6 +156,7 @@ impl Counters {
         self.memcap_refused_flows += other.memcap_refused_flows;
         self.handshakes_dropped_by_pressure += other.handshakes_dropped_by_pressure;
         self.emergency_timeouts += other.emergency_timeouts;
+        self.withheld_untracked += other.withheld_untracked;
     }
 }
 
@@ -167,6 +173,9 @@ pub struct FlowPacket<'a> {
     pub tcp: TcpSegment,
     pub encap: &'a EncapPath,
     pub payload: &'a [u8],
+    /// The length of a payload the reader did not copy (see [`bypass`]);
+    /// 0 when `payload` is all there was.
+    pub withheld: u32,
 }
 
 /// Emission order: input position of the packet (or sweep) that ended the
@@ -247,6 +256,8 @@ struct Flow {
     encap: EncapPath,
     transport: Transport,
     syn_seen: bool,
+    /// The reader was told this finished flow's payloads are not needed.
+    notified: bool,
     packets: [u64; 2],
     bytes: [u64; 2],
     /// Signatures of the last two packets each way, for duplicate suppression.
@@ -300,6 +311,8 @@ pub struct FlowTable {
     cache_charged: usize,
     /// `--keylog` secrets handed to each TCP session.
     keylog: Option<std::sync::Arc<tls::keylog::KeyLogStore>>,
+    /// Finished flows the reader may stop copying payloads for.
+    notices: Vec<Notice>,
 }
 
 impl FlowTable {
@@ -319,6 +332,7 @@ impl FlowTable {
             memory,
             cache_charged: 0,
             keylog: None,
+            notices: Vec::with_capacity(256),
         }
     }
 
@@ -377,11 +391,34 @@ impl FlowTable {
                 if !idle && !fresh_syn {
                     flow.last_seen = packet.time;
                     self.counters.packets_bypassed += 1;
+                    if !flow.notified
+                        && !packet.payload.is_empty()
+                        && packet.transport == Transport::Tcp
+                    {
+                        flow.notified = true;
+                        self.notices.push(Notice {
+                            key: packet.key,
+                            at: packet.index,
+                        });
+                    }
                     return;
                 }
             }
         }
+        if packet.withheld > 0 {
+            // A flow this worker declared finished and has since let go
+            // (timed out, evicted): its record is written, its bytes are
+            // not needed (and were not copied).
+            self.expire(packet, events);
+            self.counters.withheld_untracked += 1;
+            return;
+        }
         self.process_slow(packet, events);
+    }
+
+    /// Moves the notices for the reader (see [`bypass`]) into `into`.
+    pub fn take_notices(&mut self, into: &mut Vec<Notice>) {
+        into.append(&mut self.notices);
     }
 
     fn process_slow(&mut self, packet: &FlowPacket<'_>, events: &mut Vec<FlowEvent>) {
@@ -426,6 +463,7 @@ impl FlowTable {
             flow.packets = [0; 2];
             flow.bytes = [0; 2];
             flow.state = FlowState::Opening { isn: [None; 2] };
+            flow.notified = false;
             self.counters.flows_created += 1;
             self.order.push_back((packet.key, packet.index));
         }
@@ -634,6 +672,7 @@ impl FlowTable {
                 encap: *packet.encap,
                 transport: packet.transport,
                 syn_seen: packet.tcp.flags.syn(),
+                notified: false,
                 packets: [0; 2],
                 bytes: [0; 2],
                 recent: [[copy_signature(packet), 0], [0; 2]],
@@ -914,6 +953,7 @@ fn placeholder(flow: &Flow) -> Flow {
         encap: flow.encap,
         transport: flow.transport,
         syn_seen: flow.syn_seen,
+        notified: flow.notified,
         packets: flow.packets,
         bytes: flow.bytes,
         recent: flow.recent,
@@ -924,11 +964,16 @@ fn placeholder(flow: &Flow) -> Flow {
 
 /// What identifies one copy of a packet within its flow and direction: IP id,
 /// transport checksum, sequence numbers, flags and length. Never 0 (an empty slot).
+/// The payload's length on the wire, copied or withheld.
+fn payload_length(packet: &FlowPacket<'_>) -> usize {
+    packet.payload.len().max(packet.withheld as usize)
+}
+
 fn copy_signature(packet: &FlowPacket<'_>) -> u64 {
     let tcp = &packet.tcp;
     let mut a = u64::from(tcp.ident) << 32 | u64::from(tcp.seq);
     let mut b =
-        u64::from(tcp.ack) << 32 | (packet.payload.len() as u64) << 8 | u64::from(tcp.flags.0);
+        u64::from(tcp.ack) << 32 | (payload_length(packet) as u64) << 8 | u64::from(tcp.flags.0);
     if packet.transport == Transport::Udp {
         // No sequence numbers, and a capture on the sending host carries
         // checksum-offload placeholders (equal for equal lengths): take

@@ -457,6 +457,7 @@ pub fn with_ip_id(mut frame: Vec<u8>, id: u16) -> Vec<u8> {
 }
 
 /// One frame with its capture time (microseconds after the start).
+#[derive(Clone)]
 pub struct Frame {
     pub micros: u64,
     pub bytes: Vec<u8>,
