@@ -192,7 +192,7 @@ pub struct Tlstap<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_variant: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client: Option<TlstapClient<'a>>,
+    pub client: Option<ClientFields<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<TlstapServer<'a>>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -265,6 +265,22 @@ impl<'a> Plaintext<'a> {
             first_line: &facts.first_line,
             starttls_offered: facts.starttls_offered,
             starttls_requested: facts.starttls_requested,
+        }
+    }
+}
+
+/// `tlstap.client`: rendered once per ClientHello shape when the client sent
+/// no certificates (nearly always), else field by field.
+pub enum ClientFields<'a> {
+    Rendered(&'a RawValue),
+    Fields(TlstapClient<'a>),
+}
+
+impl Serialize for ClientFields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ClientFields::Rendered(raw) => raw.serialize(serializer),
+            ClientFields::Fields(fields) => fields.serialize(serializer),
         }
     }
 }

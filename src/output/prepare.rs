@@ -110,6 +110,37 @@ impl Default for PrepareLimits {
     }
 }
 
+/// `tlstap.client` of a ClientHello with its prints.
+fn tlstap_client<'a>(
+    h: &'a ClientHelloSummary,
+    p: &'a ClientPrints,
+    raw: bool,
+    chain: &'a [&'a RawValue],
+) -> TlstapClient<'a> {
+    TlstapClient {
+        ja3_full: &p.ja3.full,
+        ja4: &p.ja4.fingerprint,
+        ja4_r: raw.then_some(p.ja4.raw.as_str()),
+        stack: &p.stack,
+        stack_basis: p.stack_basis,
+        legacy_version: VersionLabel(h.legacy_version),
+        offered_versions: p.offered_versions.as_deref(),
+        alpn: &h.alpn,
+        cipher_ids: p.cipher_ids.as_deref(),
+        supported_groups: p.supported_groups.as_deref(),
+        key_share_groups: GroupNames(&h.key_share_groups),
+        signature_algorithms: p.signature_algorithms.as_deref(),
+        extensions: &h.extensions,
+        session_ticket: h.session_ticket,
+        psk: h.psk,
+        early_data: h.early_data,
+        ech: h.ech,
+        fallback_scsv: h.fallback_scsv,
+        sslv2_format: h.sslv2_format,
+        chain,
+    }
+}
+
 /// One worker's preparer: owns the judge and the rendered-certificate cache.
 pub struct Preparer<'p> {
     policy: &'p Policy,
@@ -131,6 +162,9 @@ struct ClientPrints {
     cipher_ids: Option<Box<RawValue>>,
     supported_groups: Option<Box<RawValue>>,
     signature_algorithms: Option<Box<RawValue>>,
+    /// All of `tlstap.client` for a client without certificates: every
+    /// field of it is in the shape.
+    client: Option<Box<RawValue>>,
 }
 
 /// A list rendered once; None when it has no element.
@@ -142,7 +176,19 @@ fn rendered<T: serde::Serialize>(empty: bool, list: T) -> Option<Box<RawValue>> 
 }
 
 impl ClientPrints {
-    fn new(hello: &ClientHelloSummary, summary: &HandshakeSummary, policy: &Policy) -> Self {
+    fn new(
+        hello: &ClientHelloSummary,
+        summary: &HandshakeSummary,
+        policy: &Policy,
+        raw: bool,
+    ) -> Self {
+        let mut prints = Self::fields(hello, summary, policy);
+        prints.client =
+            serde_json::value::to_raw_value(&tlstap_client(hello, &prints, raw, &[])).ok();
+        prints
+    }
+
+    fn fields(hello: &ClientHelloSummary, summary: &HandshakeSummary, policy: &Policy) -> Self {
         let ja4 = ja4::client(hello, summary.carrier);
         let found = policy.stacks.identify_hello(hello, summary.carrier);
         let ciphers = CipherNames(&hello.cipher_suites);
@@ -171,6 +217,7 @@ impl ClientPrints {
                 hello.signature_algorithms.is_empty(),
                 HexList(&hello.signature_algorithms),
             ),
+            client: None,
         }
     }
 }
@@ -184,6 +231,8 @@ struct PrintCache {
     order: std::collections::VecDeque<u64>,
     hasher: ahash::RandomState,
     max_entries: usize,
+    /// `--raw-fingerprints`: the rendered client includes `ja4_r`.
+    raw: bool,
 }
 
 /// The fingerprinted fields of a ClientHello (not SNI, random or session id;
@@ -198,6 +247,20 @@ struct Shape {
     signature_algorithms: Vec<u16>,
     supported_versions: Vec<u16>,
     alpn: Vec<String>,
+    key_share_groups: Vec<u16>,
+    /// session_ticket, psk, early_data, ech, fallback_scsv, sslv2_format.
+    flags: [bool; 6],
+}
+
+fn flags(hello: &ClientHelloSummary) -> [bool; 6] {
+    [
+        hello.session_ticket,
+        hello.psk,
+        hello.early_data,
+        hello.ech,
+        hello.fallback_scsv,
+        hello.sslv2_format,
+    ]
 }
 
 impl Shape {
@@ -215,6 +278,8 @@ impl Shape {
             && self.signature_algorithms == hello.signature_algorithms
             && self.supported_versions == hello.supported_versions
             && self.alpn == hello.alpn
+            && self.key_share_groups == hello.key_share_groups
+            && self.flags == flags(hello)
     }
 
     fn of(hello: &ClientHelloSummary, carrier: crate::tls::fingerprint::Carrier) -> Self {
@@ -228,17 +293,20 @@ impl Shape {
             signature_algorithms: hello.signature_algorithms.clone(),
             supported_versions: hello.supported_versions.clone(),
             alpn: hello.alpn.clone(),
+            key_share_groups: hello.key_share_groups.clone(),
+            flags: flags(hello),
         }
     }
 }
 
 impl PrintCache {
-    fn new(max_entries: usize) -> Self {
+    fn new(max_entries: usize, raw: bool) -> Self {
         Self {
             entries: Default::default(),
             order: Default::default(),
             hasher: ahash::RandomState::new(),
             max_entries,
+            raw,
         }
     }
 
@@ -260,13 +328,15 @@ impl PrintCache {
         hello.signature_algorithms.hash(&mut state);
         hello.supported_versions.hash(&mut state);
         hello.alpn.hash(&mut state);
+        hello.key_share_groups.hash(&mut state);
+        flags(hello).hash(&mut state);
         let key = state.finish();
         match self.entries.get(&key) {
             Some((shape, prints)) if shape.matches(hello, carrier) => return Arc::clone(prints),
-            Some(_) => return Arc::new(ClientPrints::new(hello, summary, policy)),
+            Some(_) => return Arc::new(ClientPrints::new(hello, summary, policy, self.raw)),
             None => {}
         }
-        let prints = Arc::new(ClientPrints::new(hello, summary, policy));
+        let prints = Arc::new(ClientPrints::new(hello, summary, policy, self.raw));
         if self.max_entries == 0 {
             return prints;
         }
@@ -290,7 +360,7 @@ impl<'p> Preparer<'p> {
             options,
             judge: Judge::new(limits.judge),
             rendered: RenderCache::new(limits.rendered_certificates),
-            prints: PrintCache::new(limits.client_hellos),
+            prints: PrintCache::new(limits.client_hellos, options.raw_fingerprints),
         }
     }
 
@@ -383,7 +453,7 @@ impl<'p> Preparer<'p> {
             .tls
             .and_then(|t| t.server_hello.as_ref())
             .and_then(|sh| sh.sslv2_cipher_spec.is_none().then(|| ja3::server(sh)));
-        let ja4_raw = prints.filter(|_| self.options.raw_fingerprints);
+        let raw = self.options.raw_fingerprints;
         let tcp = matches!(event.transport, crate::decode::Transport::Tcp);
         let mut vlans = event.encap.vlan_ids();
         let outer = vlans.next();
@@ -424,27 +494,11 @@ impl<'p> Preparer<'p> {
                         None => Label::Hex16(sh.cipher_suite),
                     }),
                     version_variant: server_hello.and_then(|sh| sh.version().variant()),
-                    client: hello.zip(prints).map(|(h, p)| TlstapClient {
-                        ja3_full: &p.ja3.full,
-                        ja4: &p.ja4.fingerprint,
-                        ja4_r: ja4_raw.map(|p| p.ja4.raw.as_str()),
-                        stack: &p.stack,
-                        stack_basis: p.stack_basis,
-                        legacy_version: VersionLabel(h.legacy_version),
-                        offered_versions: p.offered_versions.as_deref(),
-                        alpn: &h.alpn,
-                        cipher_ids: p.cipher_ids.as_deref(),
-                        supported_groups: p.supported_groups.as_deref(),
-                        key_share_groups: GroupNames(&h.key_share_groups),
-                        signature_algorithms: p.signature_algorithms.as_deref(),
-                        extensions: &h.extensions,
-                        session_ticket: h.session_ticket,
-                        psk: h.psk,
-                        early_data: h.early_data,
-                        ech: h.ech,
-                        fallback_scsv: h.fallback_scsv,
-                        sslv2_format: h.sslv2_format,
-                        chain: &client_entries,
+                    client: hello.zip(prints).map(|(h, p)| match &p.client {
+                        Some(rendered) if client_entries.is_empty() => {
+                            ClientFields::Rendered(rendered)
+                        }
+                        _ => ClientFields::Fields(tlstap_client(h, p, raw, &client_entries)),
                     }),
                     server: server_hello.map(|sh| TlstapServer {
                         selected_version: sh.selected_version.map(VersionLabel),

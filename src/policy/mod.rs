@@ -116,6 +116,32 @@ pub struct Finding {
 struct FindingText {
     message: String,
     evidence: Evidence,
+    /// The whole finding as written when no exception changed it: serialised
+    /// once, where it was judged (a worker, for most), not in the output
+    /// stage every session waits for, and once per cached chain verdict.
+    severity: Severity,
+    rendered: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// The finding as written, field by field.
+struct FindingFields<'a> {
+    finding: &'a Finding,
+}
+
+impl Serialize for FindingFields<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let finding = self.finding;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", finding.id)?;
+        map.serialize_entry("severity", &finding.severity)?;
+        map.serialize_entry("message", &finding.text.message)?;
+        map.serialize_entry("evidence", &finding.text.evidence.0)?;
+        if let Some(exception) = &finding.exception {
+            map.serialize_entry("exception", exception)?;
+        }
+        map.end()
+    }
 }
 
 impl Finding {
@@ -125,13 +151,23 @@ impl Finding {
         message: String,
         evidence: Evidence,
     ) -> Self {
-        Self {
+        let mut finding = Self {
             id: rule.id,
             severity,
-            text: std::sync::Arc::new(FindingText { message, evidence }),
+            text: std::sync::Arc::new(FindingText {
+                message,
+                evidence,
+                severity,
+                rendered: None,
+            }),
             exception: None,
             chain: None,
+        };
+        let rendered = serde_json::value::to_raw_value(&FindingFields { finding: &finding }).ok();
+        if let Some(text) = std::sync::Arc::get_mut(&mut finding.text) {
+            text.rendered = rendered;
         }
+        finding
     }
 
     /// The same finding, about `chain`.
@@ -151,22 +187,20 @@ impl Finding {
 
     /// Heap bytes of the text, for cache accounting.
     pub fn text_bytes(&self) -> usize {
-        self.text.message.capacity() + self.text.evidence.0.get().len()
+        self.text.message.capacity()
+            + self.text.evidence.0.get().len()
+            + self.text.rendered.as_ref().map_or(0, |r| r.get().len())
     }
 }
 
 impl Serialize for Finding {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", self.id)?;
-        map.serialize_entry("severity", &self.severity)?;
-        map.serialize_entry("message", &self.text.message)?;
-        map.serialize_entry("evidence", &self.text.evidence.0)?;
-        if let Some(exception) = &self.exception {
-            map.serialize_entry("exception", exception)?;
+        match &self.text.rendered {
+            Some(rendered) if self.severity == self.text.severity && self.exception.is_none() => {
+                rendered.serialize(serializer)
+            }
+            _ => FindingFields { finding: self }.serialize(serializer),
         }
-        map.end()
     }
 }
 
