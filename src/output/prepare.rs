@@ -148,6 +148,9 @@ pub struct Preparer<'p> {
     judge: Judge,
     rendered: RenderCache,
     prints: PrintCache,
+    /// Records are serialised here, then copied out at their exact size: a
+    /// record grown in place was reallocated (and copied) three times.
+    scratch: Vec<u8>,
 }
 
 /// The client's fingerprints and its offer lists as records write them,
@@ -361,6 +364,7 @@ impl<'p> Preparer<'p> {
             judge: Judge::new(limits.judge),
             rendered: RenderCache::new(limits.rendered_certificates),
             prints: PrintCache::new(limits.client_hellos, options.raw_fingerprints),
+            scratch: Vec::with_capacity(16 * 1024),
         }
     }
 
@@ -622,9 +626,9 @@ impl<'p> Preparer<'p> {
             tls,
             tlstap,
         };
-        let mut head =
-            Vec::with_capacity(2048 + 1024 * (server_entries.len() + client_entries.len()));
-        serde_json::to_writer(&mut head, &record)?;
+        let head = &mut self.scratch;
+        head.clear();
+        serde_json::to_writer(&mut *head, &record)?;
         // The record ends with the tlstap object (never empty) and its own
         // brace: drop both, the findings go in before them.
         if !head.ends_with(b"}}") {
@@ -632,8 +636,13 @@ impl<'p> Preparer<'p> {
                 "record does not end with its tlstap object".to_string(),
             ));
         }
-        head.truncate(head.len() - 2);
-        Ok(head)
+        let kept = head.len() - 2;
+        let out = head[..kept].to_vec();
+        if head.capacity() > 256 * 1024 {
+            // One huge record does not pin its buffer for the whole run.
+            *head = Vec::with_capacity(16 * 1024);
+        }
+        Ok(out)
     }
 }
 
