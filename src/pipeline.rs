@@ -7,7 +7,8 @@
 //! a quiet link still times out idle flows) it sends every worker its batch,
 //! empty ones too, stamped with the input position reached and the clock.
 //! Batches come back on a return channel, so the steady state allocates
-//! nothing. A file never drops a packet (a full queue blocks the reader); a
+//! nothing; they bring the workers' bypass notices with them (the reader
+//! then stops copying finished flows' payloads, see `flow::bypass`). A file never drops a packet (a full queue blocks the reader); a
 //! live capture drops the batch in user space and counts it unless
 //! `overload` says block.
 //!
