@@ -10,8 +10,8 @@ use std::collections::{HashMap, VecDeque};
 use sha2::{Digest, Sha256};
 
 use super::rules::{self, Check, Findings, RULES};
-use super::{Finding, Policy, SessionFacts};
-use crate::tls::HandshakeSummary;
+use super::{Finding, NetworkDirection, Policy, SessionFacts};
+use crate::tls::{DowngradeSentinel, HandshakeSummary, ProtocolVersion};
 
 /// Bounds of one worker's chain-verdict cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +56,45 @@ struct Verdicts {
     dated: Option<(Vec<i64>, Vec<Finding>)>,
 }
 
+/// Everything the [`Check::Negotiated`] rules read of a session. Sessions of
+/// one service negotiate the same way again and again: their findings are
+/// made once per distinct key (on hs-heavy a third of all findings).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct NegotiationKey {
+    version: Option<ProtocolVersion>,
+    direction: NetworkDirection,
+    /// The client's highest offered version and TLS_FALLBACK_SCSV.
+    hello: Option<(ProtocolVersion, bool)>,
+    /// The suite, whether it is an SSL 2.0 spec, and the downgrade sentinel.
+    server: Option<(u16, bool, Option<DowngradeSentinel>)>,
+}
+
+fn negotiation_key(facts: &SessionFacts<'_>) -> NegotiationKey {
+    let tls = facts.tls;
+    NegotiationKey {
+        version: facts.version(),
+        direction: facts.direction,
+        hello: tls
+            .and_then(|t| t.client_hello.as_ref())
+            .map(|h| (h.highest_offered(), h.fallback_scsv)),
+        server: tls.and_then(|t| t.server_hello.as_ref()).map(|s| {
+            (
+                s.cipher_suite,
+                s.sslv2_cipher_spec.is_some(),
+                s.downgrade_sentinel,
+            )
+        }),
+    }
+}
+
+/// Distinct negotiations kept per worker (a handful in practice); at the
+/// bound the cache starts over.
+const MAX_NEGOTIATIONS: usize = 256;
+
 /// Judges sessions in a worker; owns the chain-verdict cache.
 pub struct Judge {
+    negotiated: HashMap<NegotiationKey, Vec<Finding>, ahash::RandomState>,
+    negotiated_bytes: usize,
     chains: HashMap<[u8; 32], Verdicts, ahash::RandomState>,
     order: VecDeque<[u8; 32]>,
     bytes: usize,
@@ -74,6 +111,8 @@ impl Default for Judge {
 impl Judge {
     pub fn new(limits: JudgeLimits) -> Self {
         Self {
+            negotiated: HashMap::with_hasher(ahash::RandomState::new()),
+            negotiated_bytes: 0,
             chains: HashMap::with_hasher(ahash::RandomState::new()),
             order: VecDeque::new(),
             bytes: 0,
@@ -88,7 +127,7 @@ impl Judge {
 
     /// Bytes held by the cache, for memory accounting.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.bytes + self.negotiated_bytes
     }
 
     /// Every finding this session raises on its own (cross-session rules and
@@ -101,6 +140,9 @@ impl Judge {
                 check(facts, policy, &mut Findings::new(rule, &mut findings));
             }
         }
+        if facts.tls.is_some() {
+            self.negotiation_verdicts(facts, policy, &mut findings);
+        }
         if let Some(tls) = facts.tls {
             if !tls.server_chain.is_empty() || !tls.client_chain.is_empty() {
                 self.chain_verdicts(tls, facts, policy, &mut findings);
@@ -110,6 +152,27 @@ impl Judge {
         rules::sort(&mut findings);
         rules::derive(facts, policy, &mut findings);
         findings
+    }
+
+    fn negotiation_verdicts(
+        &mut self,
+        facts: &SessionFacts<'_>,
+        policy: &Policy,
+        out: &mut Vec<Finding>,
+    ) {
+        let key = negotiation_key(facts);
+        if let Some(findings) = self.negotiated.get(&key) {
+            out.extend(findings.iter().cloned());
+            return;
+        }
+        let findings = run(Kind::Negotiated, facts, policy);
+        out.extend(findings.iter().cloned());
+        if self.negotiated.len() >= MAX_NEGOTIATIONS {
+            self.negotiated.clear();
+            self.negotiated_bytes = 0;
+        }
+        self.negotiated_bytes += 64 + findings_bytes(&findings);
+        self.negotiated.insert(key, findings);
     }
 
     fn chain_verdicts(
@@ -171,6 +234,7 @@ impl Judge {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    Negotiated,
     Chain,
     Dated,
 }
@@ -179,7 +243,9 @@ fn run(kind: Kind, facts: &SessionFacts<'_>, policy: &Policy) -> Vec<Finding> {
     let mut findings = Vec::new();
     for rule in RULES {
         let check = match (kind, rule.check) {
-            (Kind::Chain, Check::Chain(check)) | (Kind::Dated, Check::Dated(check)) => check,
+            (Kind::Negotiated, Check::Negotiated(check))
+            | (Kind::Chain, Check::Chain(check))
+            | (Kind::Dated, Check::Dated(check)) => check,
             _ => continue,
         };
         check(facts, policy, &mut Findings::new(rule, &mut findings));

@@ -167,7 +167,7 @@ impl ClientHelloSummary {
 
 /// TLS 1.3 downgrade protection (RFC 8446 §4.1.3): the last 8 bytes of the
 /// ServerHello random when a 1.3-capable server negotiated lower.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DowngradeSentinel {
     /// "DOWNGRD\x01": negotiated TLS 1.2.
     Tls12,

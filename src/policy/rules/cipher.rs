@@ -42,7 +42,7 @@ pub const WEAK_CIPHER: Rule = Rule {
     id: "weak_cipher",
     severity: Severity::High,
     summary: "Negotiated suite is NULL, EXPORT, anonymous, RC4, RC2, DES/3DES or uses an MD5 MAC.",
-    check: Check::Session(|facts, _, out| {
+    check: Check::Negotiated(|facts, _, out| {
         let Some(suite) = suite(facts) else { return };
         if let Some(reason) = weakness(suite) {
             out.add(
@@ -57,7 +57,7 @@ pub const NO_FORWARD_SECRECY: Rule = Rule {
     id: "no_forward_secrecy",
     severity: Severity::Medium,
     summary: "Static RSA, DH or ECDH key exchange: recorded traffic can be decrypted later with the server key.",
-    check: Check::Session(|facts, _, out| {
+    check: Check::Negotiated(|facts, _, out| {
         let Some(suite) = suite(facts) else { return };
         let static_kx = matches!(suite.kx, TlsCipherKx::Rsa | TlsCipherKx::Dh | TlsCipherKx::Ecdh);
         if static_kx && !matches!(suite.enc, TlsCipherEnc::Null) && !suite.name.starts_with("TLS_AES") && !suite.name.starts_with("TLS_CHACHA") {
@@ -74,7 +74,7 @@ pub const CBC_CIPHER: Rule = Rule {
     severity: Severity::Low,
     summary:
         "A CBC-mode suite (MAC-then-encrypt, padding-oracle history) where an AEAD suite would do.",
-    check: Check::Session(|facts, _, out| {
+    check: Check::Negotiated(|facts, _, out| {
         let Some(suite) = suite(facts) else { return };
         if matches!(suite.enc_mode, TlsCipherEncMode::Cbc) {
             out.add(

@@ -18,6 +18,10 @@ use super::{ChainRole, Evidence, Finding, Observation, Policy, SessionFacts, Sev
 pub enum Check {
     /// Only this session: run in the worker.
     Session(fn(&SessionFacts<'_>, &Policy, &mut Findings<'_>)),
+    /// Only what was negotiated (see `judge::NegotiationKey`: versions,
+    /// cipher suite, direction, fallback flag, downgrade sentinel) and the
+    /// policy: judged once per distinct negotiation (the worker caches it).
+    Negotiated(fn(&SessionFacts<'_>, &Policy, &mut Findings<'_>)),
     /// Only the session's certificate chains and the policy, neither the
     /// time nor the names: judged once per distinct chain (the worker caches it).
     Chain(fn(&SessionFacts<'_>, &Policy, &mut Findings<'_>)),

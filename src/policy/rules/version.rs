@@ -20,7 +20,7 @@ pub const TLS_BELOW_BASELINE: Rule = Rule {
     id: "tls_below_baseline",
     severity: Severity::Medium,
     summary: "Negotiated version below the baseline for the session's direction (default TLS 1.3 east-west, TLS 1.2 otherwise).",
-    check: Check::Session(|facts, policy, out| {
+    check: Check::Negotiated(|facts, policy, out| {
         let Some(version) = facts.version() else { return };
         let baseline = policy.baselines.for_direction(facts.direction);
         if version < baseline {
@@ -36,7 +36,7 @@ pub const OBSOLETE_VERSION: Rule = Rule {
     id: "obsolete_version",
     severity: Severity::High,
     summary: "SSL 2.0/3.0 or TLS 1.0/1.1 negotiated (RFC 8996).",
-    check: Check::Session(|facts, _, out| {
+    check: Check::Negotiated(|facts, _, out| {
         let Some(version) = facts.version() else {
             return;
         };
@@ -53,7 +53,7 @@ pub const DOWNGRADE: Rule = Rule {
     id: "downgrade",
     severity: Severity::Medium,
     summary: "The client offered a higher version than was negotiated (the ServerHello's TLS 1.3 downgrade sentinel, when present, is in the evidence).",
-    check: Check::Session(|facts, _, out| {
+    check: Check::Negotiated(|facts, _, out| {
         let Some(tls) = facts.tls else { return };
         let (Some(version), Some(hello), Some(server)) = (facts.version(), &tls.client_hello, &tls.server_hello) else {
             return;
@@ -78,7 +78,7 @@ pub const FALLBACK_SCSV: Rule = Rule {
     id: "fallback_scsv",
     severity: Severity::Medium,
     summary: "The ClientHello carries TLS_FALLBACK_SCSV: a client retrying with a lower version after a failed attempt (RFC 7507).",
-    check: Check::Session(|facts, _, out| {
+    check: Check::Negotiated(|facts, _, out| {
         let Some(hello) = facts.tls.and_then(|t| t.client_hello.as_ref()) else { return };
         if hello.fallback_scsv {
             out.add(
