@@ -786,3 +786,71 @@ fn the_stats_record_counts_findings_an_exception_covered() {
     assert_eq!(stats["findings_excepted"], covered as u64);
     assert_eq!(stats["services_forgotten"], 0);
 }
+
+/// Version and cipher findings are judged once per distinct negotiation and
+/// reused: read together in one run (one worker, so one cache), each sample
+/// must still raise exactly the negotiation findings it raises alone.
+#[test]
+fn negotiation_findings_reused_across_sessions_match_each_session() {
+    const NEGOTIATED: [&str; 7] = [
+        "tls_below_baseline",
+        "obsolete_version",
+        "downgrade",
+        "fallback_scsv",
+        "weak_cipher",
+        "no_forward_secrecy",
+        "cbc_cipher",
+    ];
+    let negotiated = |record: &serde_json::Value| -> BTreeSet<String> {
+        ids(record)
+            .into_iter()
+            .filter(|id| NEGOTIATED.contains(&id.as_str()))
+            .collect()
+    };
+    let samples = samples();
+    let policy = samples.join("policy.toml");
+    let names = [
+        "tls12-ecdhe.pcap",
+        "tls12-rsa-static.pcap",
+        "tls10.pcap",
+        "tls11.pcap",
+        "tls13.pcap",
+        "tls12-fallback-scsv.pcap",
+        "tls12-capped-server.pcap",
+    ];
+    let alone: Vec<BTreeSet<String>> = names
+        .iter()
+        .map(|name| {
+            let records = read_with(&policy, &samples.join(name), &["-w", "1"]);
+            assert_eq!(records.len(), 1, "{name}");
+            negotiated(&records[0])
+        })
+        .collect();
+    let distinct: BTreeSet<&BTreeSet<String>> = alone.iter().collect();
+    assert!(
+        distinct.len() > 3,
+        "the samples differ in what they raise: {alone:?}"
+    );
+    // The same samples twice over, in one capture: the second time every
+    // negotiation comes from the cache. Records are written in packet order.
+    let mut paths: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        for name in names {
+            paths.push(samples.join(name).to_str().expect("path").to_string());
+        }
+    }
+    let mut args = vec![
+        "read",
+        "-q",
+        "-w",
+        "1",
+        "--policy",
+        policy.to_str().expect("p"),
+    ];
+    args.extend(paths.iter().map(String::as_str));
+    let (code, records, stderr) = run_tlstap(&args);
+    assert_eq!(code, 0, "{stderr}");
+    let together: Vec<BTreeSet<String>> = records.iter().map(negotiated).collect();
+    let expected: Vec<BTreeSet<String>> = alone.iter().chain(alone.iter()).cloned().collect();
+    assert_eq!(together, expected);
+}
