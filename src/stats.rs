@@ -340,8 +340,8 @@ impl Snapshot {
         };
         let reader = &self.reader;
         let mut summary = format!(
-            "tlstap: {} packets ({} bytes), {} TCP flows, {} TLS sessions (versions {}), {} records written; \
-             {} decode errors, {} non-TCP packets skipped, {} flows evicted, {} handshakes truncated",
+            "tlstap: {} packets ({} bytes), {} flows (TCP, QUIC, DTLS), {} TLS sessions (versions {}), {} records written; \
+             {} decode errors, {} other packets skipped, {} flows evicted, {} handshakes truncated",
             reader.packets,
             reader.bytes,
             self.flow.flows_created,
