@@ -116,10 +116,12 @@ pub struct Finding {
 struct FindingText {
     message: String,
     evidence: Evidence,
+    /// The severity the finding was judged with (an exception may lower the
+    /// finding's own).
+    severity: Severity,
     /// The whole finding as written when no exception changed it: serialised
     /// once, where it was judged (a worker, for most), not in the output
     /// stage every session waits for, and once per cached chain verdict.
-    severity: Severity,
     rendered: Option<Box<serde_json::value::RawValue>>,
 }
 
