@@ -2,7 +2,7 @@
 //! name: standard input, pipes, process substitution.
 //!
 //! The format is told by its magic bytes, never by the file name. A plain
-//! regular file is left to libpcap ([`Input::Direct`]); everything else is
+//! regular file goes to libpcap as it is ([`Input::Direct`]); everything else is
 //! read on a thread ([`Feeder`]), decompressed when it starts with a gzip or
 //! zstd magic, and written into a pipe that libpcap reads like a file. That
 //! keeps the read streaming (memory does not follow the file size) and keeps
@@ -10,7 +10,7 @@
 //! concatenated gzip members, so every member is read.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Seek, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,8 +61,8 @@ impl Compression {
 
 /// How an input reaches libpcap.
 pub enum Input {
-    /// An uncompressed regular file: libpcap opens it by name.
-    Direct,
+    /// An uncompressed regular file, opened and at its start: libpcap reads it.
+    Direct(File),
     /// Fed through a pipe by a thread; libpcap reads `pipe`.
     Piped { pipe: OwnedFd, feeder: Feeder },
 }
@@ -80,7 +80,10 @@ pub fn open(path: &Path) -> Result<Input, String> {
             let mut head = [0; PEEK_LENGTH];
             let length = read_up_to(&mut &file, &mut head).map_err(|e| e.to_string())?;
             if Compression::detect(&head[..length]) == Compression::None {
-                return Ok(Input::Direct);
+                (&file)
+                    .seek(std::io::SeekFrom::Start(0))
+                    .map_err(|e| e.to_string())?;
+                return Ok(Input::Direct(file));
             }
             // Reopened rather than rewound: the feeder owns its own handle.
             Box::new(File::open(path).map_err(|error| error.to_string())?)

@@ -8,6 +8,7 @@
 
 mod compressed;
 mod live;
+mod stream;
 
 use std::path::{Path, PathBuf};
 
@@ -103,7 +104,8 @@ pub enum CaptureError {
 /// A pcap or pcapng file read through libpcap; `-` reads standard input. A
 /// gzip or zstd file (told by its first bytes) is decompressed as it is read.
 pub struct FileSource {
-    capture: pcap::Capture<pcap::Offline>,
+    /// libpcap's handle and the stdio buffer it reads through.
+    stream: stream::Stream,
     path: PathBuf,
     link: LinkType,
     packets: u64,
@@ -123,14 +125,11 @@ impl FileSource {
             return Err(open_error("no such file".to_string()));
         }
         let (opened, mut feeder) = match compressed::open(path).map_err(open_error)? {
-            compressed::Input::Direct => (
-                pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano),
-                None,
-            ),
-            compressed::Input::Piped { pipe, feeder } => (from_pipe(pipe), Some(feeder)),
+            compressed::Input::Direct(file) => (stream::open(file.into()), None),
+            compressed::Input::Piped { pipe, feeder } => (stream::open(pipe), Some(feeder)),
         };
-        let mut capture = match opened {
-            Ok(capture) => capture,
+        let mut stream = match opened {
+            Ok(stream) => stream,
             Err(error) => {
                 // A stream that broke before the file header explains the
                 // failure better than libpcap's view of the short pipe.
@@ -142,7 +141,8 @@ impl FileSource {
             }
         };
         if let Some(filter) = filter {
-            capture
+            stream
+                .capture
                 .filter(filter, true)
                 .map_err(|error| CaptureError::Filter {
                     path: path.to_path_buf(),
@@ -150,9 +150,9 @@ impl FileSource {
                     message: error.to_string(),
                 })?;
         }
-        let link = LinkType(capture.get_datalink().0);
+        let link = LinkType(stream.capture.get_datalink().0);
         Ok(Self {
-            capture,
+            stream,
             path: path.to_path_buf(),
             link,
             packets: 0,
@@ -184,7 +184,7 @@ impl FileSource {
 
     /// The next packet, `Ok(None)` at a clean end of file.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
-        match self.capture.next_packet() {
+        match self.stream.capture.next_packet() {
             Ok(packet) => {
                 self.packets += 1;
                 self.bytes += 16 + u64::from(packet.header.caplen);
@@ -224,18 +224,6 @@ fn read_error(path: &Path, packets: u64, message: String) -> CaptureError {
         packets,
         message,
     }
-}
-
-/// A capture read from the read end of a pipe the feeder thread writes.
-#[allow(unsafe_code)]
-fn from_pipe(pipe: std::os::fd::OwnedFd) -> Result<pcap::Capture<pcap::Offline>, pcap::Error> {
-    use std::os::fd::IntoRawFd;
-    let fd = pipe.into_raw_fd();
-    // SAFETY: `fd` comes from `OwnedFd::into_raw_fd`, so this process has no
-    // other owner of it and nothing else will close it; libpcap takes sole
-    // ownership (fdopen, closed by pcap_close), which is what the function
-    // requires. It is a valid open descriptor: the OwnedFd was live until now.
-    unsafe { pcap::Capture::from_raw_fd_with_precision(fd, pcap::Precision::Nano) }
 }
 
 fn describe_open_error(
