@@ -7,8 +7,6 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use sha2::{Digest, Sha256};
-
 use super::rules::{self, Check, Findings, RULES};
 use super::{Finding, NetworkDirection, Policy, SessionFacts};
 use crate::tls::{DowngradeSentinel, HandshakeSummary, ProtocolVersion};
@@ -95,8 +93,10 @@ const MAX_NEGOTIATIONS: usize = 256;
 pub struct Judge {
     negotiated: HashMap<NegotiationKey, Vec<Finding>, ahash::RandomState>,
     negotiated_bytes: usize,
-    chains: HashMap<[u8; 32], Verdicts, ahash::RandomState>,
-    order: VecDeque<[u8; 32]>,
+    chains: HashMap<ChainKey, Verdicts, ahash::RandomState>,
+    order: VecDeque<ChainKey>,
+    /// The session's chain key, built here to look up without allocating.
+    scratch: Vec<[u8; 32]>,
     bytes: usize,
     limits: JudgeLimits,
     counters: JudgeCounters,
@@ -115,6 +115,7 @@ impl Judge {
             negotiated_bytes: 0,
             chains: HashMap::with_hasher(ahash::RandomState::new()),
             order: VecDeque::new(),
+            scratch: Vec::new(),
             bytes: 0,
             limits,
             counters: JudgeCounters::default(),
@@ -182,9 +183,9 @@ impl Judge {
         policy: &Policy,
         out: &mut Vec<Finding>,
     ) {
-        let key = chain_key(tls);
+        chain_key(tls, &mut self.scratch);
         let signature = date_signature(tls, facts, policy);
-        if let Some(verdicts) = self.chains.get_mut(&key) {
+        if let Some(verdicts) = self.chains.get_mut(self.scratch.as_slice()) {
             self.counters.chain_verdicts_cached += 1;
             out.extend(verdicts.findings.iter().cloned());
             match &verdicts.dated {
@@ -204,7 +205,10 @@ impl Judge {
         let dated = run(Kind::Dated, facts, policy);
         out.extend(findings.iter().cloned());
         out.extend(dated.iter().cloned());
-        let bytes = 96 + 2 * findings_bytes(&findings) + 2 * findings_bytes(&dated);
+        let bytes = 96
+            + 2 * 32 * self.scratch.len()
+            + 2 * findings_bytes(&findings)
+            + 2 * findings_bytes(&dated);
         if self.limits.max_chains == 0 || bytes > self.limits.max_bytes {
             return;
         }
@@ -220,7 +224,8 @@ impl Judge {
             }
         }
         self.bytes += bytes;
-        self.order.push_back(key);
+        let key: ChainKey = self.scratch.as_slice().into();
+        self.order.push_back(key.clone());
         self.chains.insert(
             key,
             Verdicts {
@@ -292,14 +297,20 @@ fn date_signature(tls: &HandshakeSummary, facts: &SessionFacts<'_>, policy: &Pol
     signature
 }
 
-/// Identifies the pair of chains by the certificates' SHA-256 in order.
-fn chain_key(tls: &HandshakeSummary) -> [u8; 32] {
-    let mut digest = Sha256::new();
-    for (tag, chain) in [(b'S', &tls.server_chain), (b'C', &tls.client_chain)] {
-        digest.update([tag]);
-        for certificate in &chain.certificates {
-            digest.update(certificate.sha256);
-        }
+/// The pair of chains: the certificates' SHA-256 in order, after a first
+/// entry that holds the two chains' lengths. Exact, not a digest of them: a
+/// collision would hand one chain another's verdicts.
+type ChainKey = Box<[[u8; 32]]>;
+
+fn chain_key(tls: &HandshakeSummary, key: &mut Vec<[u8; 32]>) {
+    key.clear();
+    let mut lengths = [0u8; 32];
+    let server = tls.server_chain.certificates.len() as u64;
+    let client = tls.client_chain.certificates.len() as u64;
+    lengths[..8].copy_from_slice(&server.to_le_bytes());
+    lengths[8..16].copy_from_slice(&client.to_le_bytes());
+    key.push(lengths);
+    for chain in [&tls.server_chain, &tls.client_chain] {
+        key.extend(chain.certificates.iter().map(|c| c.sha256));
     }
-    digest.finalize().into()
 }
