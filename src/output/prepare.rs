@@ -69,10 +69,14 @@ impl PreparedRecord {
         tail: &mut Vec<u8>,
     ) -> Result<(), OutputError> {
         tail.clear();
-        tail.extend_from_slice(b",\"findings\":");
-        let mut serializer = serde_json::Serializer::new(&mut *tail);
-        serde::Serializer::collect_seq(&mut serializer, findings)?;
-        tail.extend_from_slice(b"}}\n");
+        tail.extend_from_slice(b",\"findings\":[");
+        for (i, finding) in findings.enumerate() {
+            if i > 0 {
+                tail.push(b',');
+            }
+            finding.write_json(tail)?;
+        }
+        tail.extend_from_slice(b"]}}\n");
         Ok(())
     }
 }

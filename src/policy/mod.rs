@@ -122,7 +122,7 @@ struct FindingText {
     /// The whole finding as written when no exception changed it: serialised
     /// once, where it was judged (a worker, for most), not in the output
     /// stage every session waits for, and once per cached chain verdict.
-    rendered: Option<Box<serde_json::value::RawValue>>,
+    rendered: Box<str>,
 }
 
 /// The finding as written, field by field.
@@ -138,7 +138,7 @@ impl Serialize for FindingFields<'_> {
         map.serialize_entry("id", finding.id)?;
         map.serialize_entry("severity", &finding.severity)?;
         map.serialize_entry("message", &finding.text.message)?;
-        map.serialize_entry("evidence", &finding.text.evidence.0)?;
+        map.serialize_entry("evidence", &finding.text.evidence.raw())?;
         if let Some(exception) = &finding.exception {
             map.serialize_entry("exception", exception)?;
         }
@@ -160,16 +160,27 @@ impl Finding {
                 message,
                 evidence,
                 severity,
-                rendered: None,
+                rendered: Box::default(),
             }),
             exception: None,
             chain: None,
         };
-        let rendered = serde_json::value::to_raw_value(&FindingFields { finding: &finding }).ok();
+        let rendered = render_json(&FindingFields { finding: &finding }, "{}");
         if let Some(text) = std::sync::Arc::get_mut(&mut finding.text) {
             text.rendered = rendered;
         }
         finding
+    }
+
+    /// The finding as records write it: its pre-rendered JSON unless an
+    /// exception changed it, else rendered now.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        if self.severity == self.text.severity && self.exception.is_none() {
+            out.extend_from_slice(self.text.rendered.as_bytes());
+            Ok(())
+        } else {
+            serde_json::to_writer(out, &FindingFields { finding: self })
+        }
     }
 
     /// The same finding, about `chain`.
@@ -184,42 +195,62 @@ impl Finding {
 
     /// The evidence as serialised JSON (an object).
     pub fn evidence(&self) -> &str {
-        self.text.evidence.0.get()
+        &self.text.evidence.0
     }
 
     /// Heap bytes of the text, for cache accounting.
     pub fn text_bytes(&self) -> usize {
-        self.text.message.capacity()
-            + self.text.evidence.0.get().len()
-            + self.text.rendered.as_ref().map_or(0, |r| r.get().len())
+        self.text.message.capacity() + self.text.evidence.0.len() + self.text.rendered.len()
     }
 }
 
 impl Serialize for Finding {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.text.rendered {
-            Some(rendered) if self.severity == self.text.severity && self.exception.is_none() => {
-                rendered.serialize(serializer)
-            }
-            _ => FindingFields { finding: self }.serialize(serializer),
-        }
+        FindingFields { finding: self }.serialize(serializer)
     }
 }
 
 /// A finding's evidence: a JSON object serialised once, straight from its
 /// fields (see [`evidence!`]), and copied into records as it is.
 #[derive(Debug)]
-pub struct Evidence(Box<serde_json::value::RawValue>);
+pub struct Evidence(Box<str>);
 
 impl Evidence {
     pub fn new(fields: &impl Serialize) -> Self {
-        // Derived `Serialize` of plain fields does not fail; `{}` is the
-        // impossible fallback, not an error path.
-        Self(serde_json::value::to_raw_value(fields).unwrap_or_else(|_| {
-            serde_json::value::RawValue::from_string("{}".to_string())
-                .expect("\"{}\" is valid JSON")
-        }))
+        Self(render_json(fields, "{}"))
     }
+
+    /// As a JSON value, for serialising a finding field by field (only when
+    /// an exception changed it). serde_json wrote it, so it parses.
+    fn raw(&self) -> Option<&serde_json::value::RawValue> {
+        serde_json::from_str(&self.0).ok()
+    }
+}
+
+/// `value` as JSON text in a buffer of its exact size. Serialised into a
+/// per-thread scratch buffer first: growing each finding's buffer from
+/// nothing reallocated it three or four times. `fallback` is for a value
+/// that fails to serialise (plain fields never do).
+fn render_json(value: &impl Serialize, fallback: &str) -> Box<str> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
+    }
+    SCRATCH.with(|scratch| {
+        let Ok(mut scratch) = scratch.try_borrow_mut() else {
+            // Re-entered from inside a serialisation: no shared buffer.
+            return serde_json::to_string(value)
+                .map_or_else(|_| fallback.into(), String::into_boxed_str);
+        };
+        scratch.clear();
+        let text = serde_json::to_writer(&mut *scratch, value)
+            .ok()
+            .and_then(|()| std::str::from_utf8(&scratch).ok())
+            .map_or_else(|| fallback.into(), Box::from);
+        if scratch.capacity() > 64 * 1024 {
+            *scratch = Vec::with_capacity(4096);
+        }
+        text
+    })
 }
 
 /// Serialises with `Display` (through `collect_str`): evidence fields such as
