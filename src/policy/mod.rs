@@ -146,6 +146,23 @@ impl Serialize for FindingFields<'_> {
     }
 }
 
+/// A finding's fields before its evidence, as written.
+struct FindingHead<'a> {
+    finding: &'a Finding,
+}
+
+impl Serialize for FindingHead<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let finding = self.finding;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", finding.id)?;
+        map.serialize_entry("severity", &finding.severity)?;
+        map.serialize_entry("message", &finding.text.message)?;
+        map.end()
+    }
+}
+
 impl Finding {
     pub fn new(
         rule: &rules::Rule,
@@ -165,7 +182,17 @@ impl Finding {
             exception: None,
             chain: None,
         };
-        let rendered = render_json(&FindingFields { finding: &finding }, "{}");
+        let rendered = render(|out| {
+            // The fields but the evidence, then the evidence as it was
+            // rendered: `{"id":…,"message":…` + `,"evidence":{…}}`.
+            serde_json::to_writer(&mut *out, &FindingHead { finding: &finding })?;
+            out.pop();
+            out.extend_from_slice(b",\"evidence\":");
+            out.extend_from_slice(finding.text.evidence.0.as_bytes());
+            out.push(b'}');
+            Ok(())
+        })
+        .unwrap_or_else(|| "{}".into());
         if let Some(text) = std::sync::Arc::get_mut(&mut finding.text) {
             text.rendered = rendered;
         }
@@ -217,7 +244,8 @@ pub struct Evidence(Box<str>);
 
 impl Evidence {
     pub fn new(fields: &impl Serialize) -> Self {
-        Self(render_json(fields, "{}"))
+        let text = render(|out| serde_json::to_writer(out, fields));
+        Self(text.unwrap_or_else(|| "{}".into()))
     }
 
     /// As a JSON value, for serialising a finding field by field (only when
@@ -227,27 +255,26 @@ impl Evidence {
     }
 }
 
-/// `value` as JSON text in a buffer of its exact size. Serialised into a
-/// per-thread scratch buffer first: growing each finding's buffer from
-/// nothing reallocated it three or four times. `fallback` is for a value
-/// that fails to serialise (plain fields never do).
-fn render_json(value: &impl Serialize, fallback: &str) -> Box<str> {
+/// JSON text that `write` produces, in a buffer of its exact size. Written
+/// into a per-thread scratch buffer first: growing each finding's buffer from
+/// nothing reallocated it three or four times. None if serialising failed
+/// (plain fields never do).
+fn render(write: impl FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>) -> Option<Box<str>> {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
     }
     SCRATCH.with(|scratch| {
-        let Ok(mut scratch) = scratch.try_borrow_mut() else {
-            // Re-entered from inside a serialisation: no shared buffer.
-            return serde_json::to_string(value)
-                .map_or_else(|_| fallback.into(), String::into_boxed_str);
-        };
-        scratch.clear();
-        let text = serde_json::to_writer(&mut *scratch, value)
+        let mut own = Vec::new();
+        // Re-entered from inside a serialisation: a buffer of its own.
+        let mut shared = scratch.try_borrow_mut().ok();
+        let buffer = shared.as_deref_mut().unwrap_or(&mut own);
+        buffer.clear();
+        let text = write(buffer)
             .ok()
-            .and_then(|()| std::str::from_utf8(&scratch).ok())
-            .map_or_else(|| fallback.into(), Box::from);
-        if scratch.capacity() > 64 * 1024 {
-            *scratch = Vec::with_capacity(4096);
+            .and_then(|()| std::str::from_utf8(buffer).ok())
+            .map(Box::from);
+        if buffer.capacity() > 64 * 1024 {
+            *buffer = Vec::with_capacity(4096);
         }
         text
     })
