@@ -125,9 +125,11 @@ struct FindingText {
     rendered: Box<str>,
 }
 
-/// The finding as written, field by field.
+/// The finding as written, field by field; without its evidence and
+/// exception when `whole` is false (the head a rendering starts from).
 struct FindingFields<'a> {
     finding: &'a Finding,
+    whole: bool,
 }
 
 impl Serialize for FindingFields<'_> {
@@ -138,27 +140,12 @@ impl Serialize for FindingFields<'_> {
         map.serialize_entry("id", finding.id)?;
         map.serialize_entry("severity", &finding.severity)?;
         map.serialize_entry("message", &finding.text.message)?;
-        map.serialize_entry("evidence", &finding.text.evidence.raw())?;
-        if let Some(exception) = &finding.exception {
-            map.serialize_entry("exception", exception)?;
+        if self.whole {
+            map.serialize_entry("evidence", &finding.text.evidence.raw())?;
+            if let Some(exception) = &finding.exception {
+                map.serialize_entry("exception", exception)?;
+            }
         }
-        map.end()
-    }
-}
-
-/// A finding's fields before its evidence, as written.
-struct FindingHead<'a> {
-    finding: &'a Finding,
-}
-
-impl Serialize for FindingHead<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let finding = self.finding;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", finding.id)?;
-        map.serialize_entry("severity", &finding.severity)?;
-        map.serialize_entry("message", &finding.text.message)?;
         map.end()
     }
 }
@@ -185,7 +172,13 @@ impl Finding {
         let rendered = render(|out| {
             // The fields but the evidence, then the evidence as it was
             // rendered: `{"id":…,"message":…` + `,"evidence":{…}}`.
-            serde_json::to_writer(&mut *out, &FindingHead { finding: &finding })?;
+            serde_json::to_writer(
+                &mut *out,
+                &FindingFields {
+                    finding: &finding,
+                    whole: false,
+                },
+            )?;
             out.pop();
             out.extend_from_slice(b",\"evidence\":");
             out.extend_from_slice(finding.text.evidence.0.as_bytes());
@@ -206,7 +199,13 @@ impl Finding {
             out.extend_from_slice(self.text.rendered.as_bytes());
             Ok(())
         } else {
-            serde_json::to_writer(out, &FindingFields { finding: self })
+            serde_json::to_writer(
+                out,
+                &FindingFields {
+                    finding: self,
+                    whole: true,
+                },
+            )
         }
     }
 
@@ -233,7 +232,11 @@ impl Finding {
 
 impl Serialize for Finding {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        FindingFields { finding: self }.serialize(serializer)
+        FindingFields {
+            finding: self,
+            whole: true,
+        }
+        .serialize(serializer)
     }
 }
 
