@@ -771,11 +771,14 @@ impl OutputStage<'_> {
             self.memory.give_back(record.footprint());
             match record.kind {
                 RecordKind::Tls { version, rtt_us } => {
-                    *self
-                        .stats
-                        .sessions_by_version
-                        .entry(version.to_string())
-                        .or_insert(0) += 1;
+                    // Looked up before inserting: no String per record.
+                    let counts = &mut self.stats.sessions_by_version;
+                    match counts.get_mut(version) {
+                        Some(count) => *count += 1,
+                        None => {
+                            counts.insert(version.to_string(), 1);
+                        }
+                    }
                     if let Some(rtt) = rtt_us {
                         let _ = self.stats.handshake_rtt_us.record(rtt.max(1));
                     }
