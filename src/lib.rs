@@ -3,10 +3,12 @@
 //! The modules follow the data's path: `capture` (sources) → `decode` (link, IP,
 //! TCP/UDP) → `flow` (table, reassembly) → `tls` (records, handshake) → `x509`
 //! (certificate summaries) → `policy` (direction, findings) → `output` (ECS
-//! records, sinks). `pipeline` wires them onto threads and `stats` merges counters.
+//! records, sinks). `addr` and `time` are the text of addresses and times all
+//! stages share. `pipeline` wires them onto threads and `stats` merges counters.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![deny(unsafe_code)]
 
+pub mod addr;
 pub mod capture;
 pub mod decode;
 pub mod estate;

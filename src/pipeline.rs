@@ -822,7 +822,7 @@ impl OutputStage<'_> {
             sessions_by_version: self.stats.sessions_by_version.clone(),
             plaintext_records: self.stats.plaintext_records,
             handshake_rtt_us: self.stats.handshake_rtt_us.clone(),
-            output: self.writer.counters().clone(),
+            output: self.writer.counters(),
             sink: self.writer.sink_counters(),
             archive: self.writer.archive_counters(),
             policy: self.evaluator.counters(),
@@ -935,7 +935,7 @@ fn run_output(
         stage.note(flushed);
     }
     let mut stats = stage.stats;
-    stats.output = stage.writer.counters().clone();
+    stats.output = stage.writer.counters();
     stats.sink = stage.writer.sink_counters();
     stats.archive = stage.writer.archive_counters();
     stats.policy = stage.evaluator.counters();

@@ -60,17 +60,18 @@ impl PacketTime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rfc3339Micros(pub PacketTime);
 
-impl std::fmt::Display for Rfc3339Micros {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const EPOCH: &str = "1970-01-01T00:00:00.000000Z";
+impl Rfc3339Micros {
+    const EPOCH: &'static [u8; 27] = b"1970-01-01T00:00:00.000000Z";
+
+    fn text(&self) -> [u8; 27] {
         let Ok(time) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0 .0))
         else {
-            return f.write_str(EPOCH);
+            return *Self::EPOCH;
         };
         let (year, month, day) = time.to_calendar_date();
         let (hour, minute, second, micro) = time.to_hms_micro();
         let Ok(year) = u32::try_from(year) else {
-            return f.write_str(EPOCH);
+            return *Self::EPOCH;
         };
         // The calendar is the time crate's; only the digits are placed here
         // (its format-description path was a fifth of a record's cost).
@@ -90,13 +91,24 @@ impl std::fmt::Display for Rfc3339Micros {
                 value /= 10;
             }
         }
-        f.write_str(std::str::from_utf8(&text).unwrap_or(EPOCH))
+        text
     }
 }
 
+impl std::fmt::Display for Rfc3339Micros {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.text();
+        f.write_str(std::str::from_utf8(&text).unwrap_or("1970-01-01T00:00:00.000000Z"))
+    }
+}
+
+/// Straight to `serialize_str`: `collect_str` ran the digits through the
+/// formatting machinery and serde_json's escaping writer.
 impl serde::Serialize for Rfc3339Micros {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let text = self.text();
+        serializer
+            .serialize_str(std::str::from_utf8(&text).unwrap_or("1970-01-01T00:00:00.000000Z"))
     }
 }
 

@@ -356,34 +356,9 @@ fn sentinel<S: Serializer>(value: &Option<DowngradeSentinel>, s: S) -> Result<S:
     }
 }
 
-/// An address as text. IPv4 digits are placed directly: `Display` for
-/// `Ipv4Addr` (padding support, formatter machinery) cost 1,200
-/// instructions an address, two addresses a record.
+/// An address as text (see [`AddrText`]).
 fn ip<S: Serializer>(value: &IpAddr, s: S) -> Result<S::Ok, S::Error> {
-    let IpAddr::V4(v4) = value else {
-        return s.collect_str(value);
-    };
-    let mut text = [0u8; 15];
-    let mut len = 0;
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            text[len] = b'.';
-            len += 1;
-        }
-        let digits = [octet / 100, octet / 10 % 10, octet % 10];
-        let skip = if octet >= 100 {
-            0
-        } else if octet >= 10 {
-            1
-        } else {
-            2
-        };
-        for digit in &digits[skip..] {
-            text[len] = b'0' + digit;
-            len += 1;
-        }
-    }
-    s.serialize_str(std::str::from_utf8(&text[..len]).unwrap_or_default())
+    s.serialize_str(crate::addr::AddrText::ip(*value).as_str())
 }
 
 fn display<T: fmt::Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {

@@ -83,6 +83,9 @@ pub struct RecordWriter {
     /// for sinks that need the whole line at once.
     tail: Vec<u8>,
     counters: Counters,
+    /// Findings written, by rule rank (`counters.findings_by_id` is filled
+    /// from it when read: no id string compared per finding).
+    findings_by_rank: Vec<u64>,
     /// The sink's `lines_lost` already taken out of `records_written`.
     lines_lost_counted: u64,
     /// `,"observer":{…}`, put after each record's `@timestamp`.
@@ -106,6 +109,7 @@ impl RecordWriter {
             line: Vec::with_capacity(4096),
             tail: Vec::with_capacity(1024),
             counters: Counters::default(),
+            findings_by_rank: vec![0; crate::policy::rules::RULES.len()],
             lines_lost_counted: 0,
             observer: Vec::new(),
         }
@@ -125,8 +129,17 @@ impl RecordWriter {
         self
     }
 
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    pub fn counters(&self) -> Counters {
+        let mut counters = self.counters.clone();
+        for (rule, &count) in crate::policy::rules::RULES
+            .iter()
+            .zip(&self.findings_by_rank)
+        {
+            if count > 0 {
+                *counters.findings_by_id.entry(rule.id).or_insert(0) += count;
+            }
+        }
+        counters
     }
 
     /// Finishes a prepared session (in packet order) and writes its record if
@@ -180,7 +193,10 @@ impl RecordWriter {
             return Ok(());
         }
         for finding in findings.iter().filter(kept) {
-            *self.counters.findings_by_id.entry(finding.id).or_insert(0) += 1;
+            match self.findings_by_rank.get_mut(finding.rank()) {
+                Some(count) => *count += 1,
+                None => *self.counters.findings_by_id.entry(finding.id).or_insert(0) += 1,
+            }
         }
         let result = PreparedRecord::write_tail(findings.iter().filter(kept), &mut self.tail);
         if result.is_err() {

@@ -43,7 +43,8 @@ use std::collections::{HashMap, VecDeque};
 
 use super::rules::drift::{CERT_NOT_ROTATED, CERT_ROTATED, NEGOTIATION_CHANGED, NEW_CLIENT_STACK};
 use super::rules::Rule;
-use super::{Evidence, Finding, Observation, Policy, Severity, Shown};
+use super::{Evidence, Finding, Observation, Policy, Severity};
+use crate::addr::AddrText;
 use crate::tls::names;
 use crate::x509::CertificateTime;
 
@@ -156,10 +157,11 @@ impl Drift {
         };
         // Built only when a finding needs them: most sessions change nothing.
         let service = || {
-            sni.map_or_else(
-                || session.server.to_string(),
-                |sni| format!("{} ({sni})", session.server),
-            )
+            let server = AddrText::socket(session.server);
+            match sni {
+                Some(sni) => format!("{server} ({sni})"),
+                None => server.to_string(),
+            }
         };
         let version_text = wire.ecs_version().unwrap_or("unknown");
         let protocol_text = wire.ecs_protocol().unwrap_or("tls");
@@ -207,7 +209,7 @@ impl Drift {
                         "{} negotiated {} {} {} for all its history; now {protocol_text} {version_text} {cipher_text} ({change})",
                         service(), previous.protocol, previous.version, previous.cipher,
                     ),
-                    crate::evidence! {server: Shown(session.server), sni: sni, change: change, previous: crate::fields! {version: &previous.version, protocol: &previous.protocol, cipher: &previous.cipher}, now: crate::fields! {version: version_text, protocol: protocol_text, cipher: cipher_text}},
+                    crate::evidence! {server: AddrText::socket(session.server), sni: sni, change: change, previous: crate::fields! {version: &previous.version, protocol: &previous.protocol, cipher: &previous.cipher}, now: crate::fields! {version: version_text, protocol: protocol_text, cipher: cipher_text}},
                 );
             }
         }
@@ -248,7 +250,7 @@ impl Drift {
                                     |d| format!("had {d} days left")
                                 )
                             ),
-                            crate::evidence! {server: Shown(session.server), sni: sni, rotated_at: crate::time::Rfc3339Micros(session.time), old: crate::fields! {sha256: &old.sha256, not_after: old.not_after.map(CertificateTime)}, new: crate::fields! {sha256: sha256, not_after: CertificateTime(not_after)}, days_before_old_expiry: days_left},
+                            crate::evidence! {server: AddrText::socket(session.server), sni: sni, rotated_at: crate::time::Rfc3339Micros(session.time), old: crate::fields! {sha256: &old.sha256, not_after: old.not_after.map(CertificateTime)}, new: crate::fields! {sha256: sha256, not_after: CertificateTime(not_after)}, days_before_old_expiry: days_left},
                         );
                     }
                     push_capped(
@@ -278,7 +280,7 @@ impl Drift {
                         service(),
                         remaining.div_euclid(86_400)
                     ),
-                    crate::evidence! {server: Shown(session.server), sni: sni, sha256: sha256, not_after: CertificateTime(not_after), days_left: remaining.div_euclid(86_400), day: CertificateTime(day * 86_400)},
+                    crate::evidence! {server: AddrText::socket(session.server), sni: sni, sha256: sha256, not_after: CertificateTime(not_after), days_left: remaining.div_euclid(86_400), day: CertificateTime(day * 86_400)},
                 );
             }
         }
@@ -295,7 +297,7 @@ impl Drift {
                             "{}: a client stack never seen for it before: {stack}",
                             service()
                         ),
-                        crate::evidence! {server: Shown(session.server), sni: sni, client: Shown(session.client.ip()), stack: stack, known_stacks: &state.stacks},
+                        crate::evidence! {server: AddrText::socket(session.server), sni: sni, client: AddrText::ip(session.client.ip()), stack: stack, known_stacks: &state.stacks},
                     );
                 }
                 push_capped(&mut state.stacks, stack.to_string());

@@ -102,6 +102,9 @@ impl ChainRole {
 #[derive(Debug, Clone)]
 pub struct Finding {
     pub id: &'static str,
+    /// Position of the rule in [`rules::RULES`]: findings sort and are
+    /// counted by it without comparing id strings.
+    rank: u8,
     pub severity: Severity,
     /// Message and evidence, built once (in a worker) and shared: a cached
     /// chain verdict is copied into every session that repeats it without
@@ -159,6 +162,7 @@ impl Finding {
     ) -> Self {
         let mut finding = Self {
             id: rule.id,
+            rank: u8::try_from(rules::rank(rule.id)).unwrap_or(u8::MAX),
             severity,
             text: std::sync::Arc::new(FindingText {
                 message,
@@ -213,6 +217,11 @@ impl Finding {
     pub fn on(mut self, chain: ChainRole) -> Self {
         self.chain = Some(chain);
         self
+    }
+
+    /// Position of the finding's rule in [`rules::RULES`].
+    pub fn rank(&self) -> usize {
+        usize::from(self.rank)
     }
 
     pub fn message(&self) -> &str {

@@ -134,7 +134,7 @@ pub fn derive(facts: &SessionFacts<'_>, _policy: &Policy, findings: &mut Vec<Fin
     }
     let ids: Vec<&str> = problems.iter().map(|f| f.id).collect();
     let evidence = crate::evidence! {
-        client: super::Shown(facts.client.ip()),
+        client: crate::addr::AddrText::ip(facts.client.ip()),
         client_stack: facts.client_ja4.and(facts.client_stack),
         client_ja4: facts.client_ja4,
         certificate_problems: &ids,
@@ -200,12 +200,23 @@ pub fn rank(id: &str) -> usize {
 
 /// Puts findings in [`RULES`] order, keeping the order within one rule.
 pub fn sort(findings: &mut [Finding]) {
-    findings.sort_by_key(|finding| rank(finding.id));
+    if !findings.is_sorted_by_key(Finding::rank) {
+        findings.sort_by_key(Finding::rank);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::RULES;
+
+    #[test]
+    fn every_rule_has_a_rank_a_finding_can_hold() {
+        // Findings keep their rule's position in a u8; u8::MAX means unknown.
+        assert!(RULES.len() < usize::from(u8::MAX));
+        for (position, rule) in RULES.iter().enumerate() {
+            assert_eq!(super::rank(rule.id), position);
+        }
+    }
 
     #[test]
     fn rule_ids_are_unique_snake_case_and_documented() {

@@ -34,7 +34,7 @@ pub const PLAINTEXT_FALLBACK: Rule = Rule {
         };
         out.add(
             format!("{} spoke TLS earlier in this capture and now carries plaintext {}", session.server, protocol.as_str()),
-            crate::evidence! {server: crate::policy::Shown(session.server), tls_first_seen: crate::time::Rfc3339Micros(first_tls), protocol: protocol.as_str()},
+            crate::evidence! {server: crate::addr::AddrText::socket(session.server), tls_first_seen: crate::time::Rfc3339Micros(first_tls), protocol: protocol.as_str()},
         );
     }),
 };
@@ -67,7 +67,7 @@ pub const POSTGRES_SSL_REFUSED: Rule = Rule {
             out.add(
                 "PostgreSQL server refused SSL ('N'); the session continues in plaintext"
                     .to_string(),
-                crate::evidence! {server: crate::policy::Shown(facts.server), answer: "N"},
+                crate::evidence! {server: crate::addr::AddrText::socket(facts.server), answer: "N"},
             );
         }
     }),

@@ -98,8 +98,8 @@ pub const VERSION_REGRESSION: Rule = Rule {
         let Some((best, since)) = previous.best_version else { return };
         if best == ProtocolVersion::TLS13 && version < best {
             out.add(
-                format!("{} negotiated {} earlier in this capture and now {}", session.server, label(best), label(version)),
-                crate::evidence! {server: crate::policy::Shown(session.server), previous: label(best), previous_seen: crate::time::Rfc3339Micros(since), negotiated: label(version)},
+                format!("{} negotiated {} earlier in this capture and now {}", crate::addr::AddrText::socket(session.server), label(best), label(version)),
+                crate::evidence! {server: crate::addr::AddrText::socket(session.server), previous: label(best), previous_seen: crate::time::Rfc3339Micros(since), negotiated: label(version)},
             );
         }
     }),
