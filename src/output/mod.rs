@@ -92,6 +92,22 @@ pub struct RecordWriter {
     observer: Vec<u8>,
 }
 
+/// A closed output: records it accepted but never delivered are not written.
+fn settle(
+    sink: &dyn Sink,
+    lost_counted: &mut u64,
+    counters: &mut Counters,
+    result: Result<(), OutputError>,
+) -> Result<(), OutputError> {
+    if let Err(OutputError::Closed) = result {
+        let lost = sink.lines_lost();
+        let new = lost.saturating_sub(*lost_counted);
+        *lost_counted = lost;
+        counters.records_written = counters.records_written.saturating_sub(new);
+    }
+    result
+}
+
 /// Where a record's `@timestamp` member ends (records and stats records all
 /// start with it): the observer goes there.
 fn timestamp_end(line: &[u8]) -> Option<usize> {
@@ -204,7 +220,13 @@ impl RecordWriter {
         }
         result?;
         let parts = [before, observer, after, &self.tail];
-        self.sink.write_parts(&parts, &mut self.line)?;
+        let written = self.sink.write_parts(&parts, &mut self.line);
+        settle(
+            self.sink.as_ref(),
+            &mut self.lines_lost_counted,
+            &mut self.counters,
+            written,
+        )?;
         self.counters.records_written += 1;
         if archived && same {
             // The output record is the archive's: built once.
@@ -240,15 +262,13 @@ impl RecordWriter {
         self.settle(flushed)
     }
 
-    /// A closed output: records it accepted but never delivered are not written.
     fn settle(&mut self, result: Result<(), OutputError>) -> Result<(), OutputError> {
-        if let Err(OutputError::Closed) = result {
-            let lost = self.sink.lines_lost();
-            let new = lost.saturating_sub(self.lines_lost_counted);
-            self.lines_lost_counted = lost;
-            self.counters.records_written = self.counters.records_written.saturating_sub(new);
-        }
-        result
+        settle(
+            self.sink.as_ref(),
+            &mut self.lines_lost_counted,
+            &mut self.counters,
+            result,
+        )
     }
 
     /// Ends the output at the end of a run (after the pipeline's last flush):
