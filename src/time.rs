@@ -63,6 +63,15 @@ pub struct Rfc3339Micros(pub PacketTime);
 impl Rfc3339Micros {
     const EPOCH: &'static [u8; 27] = b"1970-01-01T00:00:00.000000Z";
 
+    /// The text, handed to `f` (it lives on the stack).
+    fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let text = self.text();
+        match std::str::from_utf8(&text) {
+            Ok(text) => f(text),
+            Err(_) => f("1970-01-01T00:00:00.000000Z"),
+        }
+    }
+
     fn text(&self) -> [u8; 27] {
         let Ok(time) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0 .0))
         else {
@@ -97,8 +106,7 @@ impl Rfc3339Micros {
 
 impl std::fmt::Display for Rfc3339Micros {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = self.text();
-        f.write_str(std::str::from_utf8(&text).unwrap_or("1970-01-01T00:00:00.000000Z"))
+        self.with_str(|text| f.write_str(text))
     }
 }
 
@@ -106,9 +114,7 @@ impl std::fmt::Display for Rfc3339Micros {
 /// formatting machinery and serde_json's escaping writer.
 impl serde::Serialize for Rfc3339Micros {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = self.text();
-        serializer
-            .serialize_str(std::str::from_utf8(&text).unwrap_or("1970-01-01T00:00:00.000000Z"))
+        self.with_str(|text| serializer.serialize_str(text))
     }
 }
 

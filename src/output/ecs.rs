@@ -565,15 +565,8 @@ mod ip_tests {
 
     #[test]
     fn addresses_are_written_as_display_writes_them() {
-        for text in [
-            "0.0.0.0",
-            "10.1.0.20",
-            "192.168.100.9",
-            "255.255.255.255",
-            "1.20.199.100",
-            "2001:db8::1",
-            "::ffff:10.0.0.1",
-        ] {
+        // The text itself is AddrText's (its tests cover the forms): here, the quoting.
+        for text in ["10.1.0.20", "2001:db8::1"] {
             let address: IpAddr = text.parse().expect("address");
             let mut out = Vec::new();
             ip(&address, &mut serde_json::Serializer::new(&mut out)).expect("serialise");
