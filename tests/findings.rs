@@ -202,6 +202,11 @@ fn live_exception_covers_as_info_and_expired_exception_is_reported() {
         "the expired exception does not cover"
     );
     assert!(nfs.get("exception").is_none());
+    assert_eq!(nfs["evidence"]["key_exchange"], "RSA");
+    assert_eq!(
+        nfs["message"],
+        "TLS_RSA_WITH_AES_128_CBC_SHA has no forward secrecy (RSA key exchange)"
+    );
     let expired = finding(r, "exception_expired");
     assert_eq!(expired["evidence"]["exception_id"], "EXC-2025-101");
 }

@@ -59,15 +59,26 @@ pub const NO_FORWARD_SECRECY: Rule = Rule {
     summary: "Static RSA, DH or ECDH key exchange: recorded traffic can be decrypted later with the server key.",
     check: Check::Negotiated(|facts, _, out| {
         let Some(suite) = suite(facts) else { return };
-        let static_kx = matches!(suite.kx, TlsCipherKx::Rsa | TlsCipherKx::Dh | TlsCipherKx::Ecdh);
-        if static_kx && !matches!(suite.enc, TlsCipherEnc::Null) && !suite.name.starts_with("TLS_AES") && !suite.name.starts_with("TLS_CHACHA") {
+        let Some(kx) = static_key_exchange(suite.kx) else { return };
+        if !matches!(suite.enc, TlsCipherEnc::Null) && !suite.name.starts_with("TLS_AES") && !suite.name.starts_with("TLS_CHACHA") {
             out.add(
-                format!("{} has no forward secrecy ({:?} key exchange)", suite.name, suite.kx),
-                crate::evidence! {cipher: suite.name, key_exchange: format!("{:?}", suite.kx)},
+                format!("{} has no forward secrecy ({kx} key exchange)", suite.name),
+                crate::evidence! {cipher: suite.name, key_exchange: kx},
             );
         }
     }),
 };
+
+/// The key exchange's name as the suite names spell it, for the static ones
+/// (no forward secrecy); None for ephemeral and the rest.
+fn static_key_exchange(kx: TlsCipherKx) -> Option<&'static str> {
+    match kx {
+        TlsCipherKx::Rsa => Some("RSA"),
+        TlsCipherKx::Dh => Some("DH"),
+        TlsCipherKx::Ecdh => Some("ECDH"),
+        _ => None,
+    }
+}
 
 pub const CBC_CIPHER: Rule = Rule {
     id: "cbc_cipher",
@@ -84,3 +95,30 @@ pub const CBC_CIPHER: Rule = Rule {
         }
     }),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The evidence names the key exchange as the suite's own name does
+    /// (`TLS_ECDH_RSA_…` → `ECDH`), for every static suite tls-parser knows.
+    #[test]
+    fn static_key_exchange_reads_as_in_the_suite_name() {
+        let mut seen = [0usize; 3];
+        for id in 0..=u16::MAX {
+            let Some(suite) = TlsCipherSuite::from_id(id) else {
+                continue;
+            };
+            let Some(kx) = static_key_exchange(suite.kx) else {
+                continue;
+            };
+            assert!(
+                suite.name.starts_with(&format!("TLS_{kx}_")),
+                "{} read as {kx}",
+                suite.name
+            );
+            seen[["RSA", "DH", "ECDH"].iter().position(|k| *k == kx).unwrap()] += 1;
+        }
+        assert!(seen.iter().all(|n| *n > 0), "{seen:?}");
+    }
+}
