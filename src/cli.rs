@@ -211,8 +211,8 @@ pub struct IngestArgs {
     /// Kafka: stop after applying this many records.
     #[arg(long, value_name = "N")]
     pub max_records: Option<u64>,
-    /// Policy whose drift settings (expiry warning window, service cap) the
-    /// estate-wide drift judgement uses; defaults otherwise.
+    /// Policy whose drift settings (expiry warning window, service cap) and
+    /// exceptions the estate-wide drift judgement uses; defaults otherwise.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// No summary on stderr at the end.

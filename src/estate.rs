@@ -57,6 +57,9 @@ impl EstateDrift {
         if self.found.is_empty() {
             return;
         }
+        // The same exceptions as on the sensor: an owned, live exception
+        // covers an estate finding too.
+        crate::policy::apply_exceptions(&observation, &self.policy, &mut self.found);
         let observer = record
             .pointer("/observer/name")
             .and_then(Value::as_str)

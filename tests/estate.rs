@@ -319,11 +319,9 @@ fn regression_retention_applies_at_the_end_of_the_run_that_aged_the_rows() {
 }
 
 /// Two sensors each see one side of a change: behind tap-a the service
-/// negotiates TLS 1.3, behind tap-b TLS 1.2. Neither sensor raises drift on
-/// its own; `inventory ingest` of both record files does.
-#[test]
-fn ingest_judges_drift_across_sensors() {
-    let dir = temp_dir();
+/// negotiates TLS 1.3, behind tap-b TLS 1.2 (rustls handshakes). Each
+/// sensor's records in a file; neither raises drift on its own.
+fn two_sensor_outputs(dir: &Path) -> Vec<PathBuf> {
     let pki = Pki::new(&["api.internal"]);
     let framing = Framing::default();
     let mut outputs = Vec::new();
@@ -336,14 +334,8 @@ fn ingest_judges_drift_across_sensors() {
             client_versions: versions,
             ..HandshakeOptions::default()
         };
-        let capture = handshake_pcap(
-            dir.path(),
-            &format!("{sensor}.pcap"),
-            &pki,
-            &options,
-            &framing,
-        );
-        let output = dir.path().join(format!("{sensor}.ndjson"));
+        let capture = handshake_pcap(dir, &format!("{sensor}.pcap"), &pki, &options, &framing);
+        let output = dir.join(format!("{sensor}.ndjson"));
         let (code, records, stderr) = run_tlstap_all(&[
             "read",
             "-q",
@@ -364,6 +356,14 @@ fn ingest_judges_drift_across_sensors() {
         std::fs::write(&output, lines.join("\n") + "\n").expect("write");
         outputs.push(output);
     }
+    outputs
+}
+
+/// `inventory ingest` of both sensors' record files raises the drift.
+#[test]
+fn ingest_judges_drift_across_sensors() {
+    let dir = temp_dir();
+    let outputs = two_sensor_outputs(dir.path());
     let estate = dir.path().join("estate.sqlite");
     let (code, stdout, stderr) = {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
@@ -392,4 +392,68 @@ fn ingest_judges_drift_across_sensors() {
     let text = inventory.to_string();
     assert!(text.contains("negotiation_changed"), "{text}");
     assert!(text.contains("downgrade"), "{text}");
+}
+
+/// The policy given to `ingest` covers estate findings with its exceptions,
+/// as a sensor's policy covers its own: the estate's negotiation_changed is
+/// info and names the exception, and the service's exceptions list it.
+#[test]
+fn ingest_applies_the_policys_exceptions_to_estate_findings() {
+    let dir = temp_dir();
+    let outputs = two_sensor_outputs(dir.path());
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        r#"
+[[exception]]
+id = "EXC-TEST-7"
+owner = "api-team"
+reason = "TLS 1.2 clients behind tap-b until their migration"
+expires = 2099-12-31
+match = { server = "10.1.0.10", port = 443 }
+allow = ["negotiation_changed"]
+"#,
+    )
+    .expect("policy");
+    let estate = dir.path().join("estate.sqlite");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["inventory", "ingest", "--policy"])
+        .arg(&policy)
+        .arg("--inventory")
+        .arg(&estate)
+        .args(&outputs)
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["inventory", "--json"])
+        .arg(&estate)
+        .output()
+        .expect("run");
+    let inventory: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let drift: Vec<&serde_json::Value> = inventory["drift"]
+        .as_array()
+        .expect("drift")
+        .iter()
+        .filter(|e| e["id"] == "negotiation_changed")
+        .collect();
+    assert_eq!(drift.len(), 1, "{inventory}");
+    assert_eq!(drift[0]["severity"], "info", "{inventory}");
+    let exceptions: Vec<&serde_json::Value> = inventory["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .flat_map(|s| s["exceptions"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(exceptions.len(), 1, "{inventory}");
+    assert_eq!(exceptions[0]["id"], "EXC-TEST-7");
+    assert_eq!(exceptions[0]["owner"], "api-team");
+    assert_eq!(
+        exceptions[0]["finding_ids"],
+        serde_json::json!(["negotiation_changed"])
+    );
 }

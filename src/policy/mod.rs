@@ -428,6 +428,14 @@ impl Observation {
 }
 
 /// A TLS version as policy files write it: "1.3", "1.2", "1.1", "1.0", "ssl3".
+/// Applies the policy's exceptions to findings raised outside a sensor (the
+/// estate drift at ingest), as the output stage applies them to a session's
+/// own: covered findings become info and name the exception; an expired one
+/// adds `exception_expired`.
+pub fn apply_exceptions(session: &Observation, policy: &Policy, findings: &mut Vec<Finding>) {
+    exception::apply(session, policy, findings);
+}
+
 pub fn parse_version(text: &str) -> Option<ProtocolVersion> {
     Some(
         match text
