@@ -298,6 +298,12 @@ pub struct OutputArgs {
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub output_queue: usize,
 
+    /// Bytes that queue may hold (e.g. 64M, 1G): records grow with their
+    /// certificate chains, so a count alone does not bound the memory.
+    /// Whichever bound is reached first drops records, counted.
+    #[arg(long, value_name = "BYTES", default_value = "128M", value_parser = tlstap::memory::parse_bytes)]
+    pub output_queue_bytes: usize,
+
     /// librdkafka property for kafka:// outputs, e.g. security.protocol=SSL,
     /// compression.type=zstd; repeatable. tlstap sets enable.idempotence=true
     /// and acks=all unless told otherwise.
@@ -316,6 +322,7 @@ impl OutputArgs {
         let options = SinkOptions {
             fsync_every: self.fsync_every,
             queue_lines: self.output_queue.max(1),
+            queue_bytes: self.output_queue_bytes.max(1),
             kafka_properties: self.kafka_property.clone(),
             client_id: format!("tlstap-{name}"),
         };

@@ -151,6 +151,52 @@ fn full_queue_drops_the_oldest_and_counts_exactly_what_is_missing() {
     let _ = collector.wait();
 }
 
+/// The byte bound bites before the line bound when lines are long: a queue
+/// of 1,000 lines but 2,000 bytes keeps only the newest lines that fit.
+#[test]
+fn full_queue_in_bytes_drops_the_oldest_and_counts_them() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("skipped: python3 not available");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let received = dir.path().join("received.ndjson");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    // 100-byte lines (a record with its padding), none delivered yet.
+    let long = |n: usize| {
+        let mut text = format!("{{\"n\":{n},\"pad\":\"");
+        text.push_str(&"x".repeat(100 - text.len() - 3));
+        text.push_str("\"}\n");
+        text.into_bytes()
+    };
+    assert_eq!(long(7).len(), 100);
+    let mut sink = StreamSink::start(StreamTarget::Tcp(format!("127.0.0.1:{port}")), 1000)
+        .with_queue_bytes(2_000);
+    for n in 0..250 {
+        sink.write_line(&long(n)).expect("queue");
+    }
+    let queued = sink.counters();
+    assert!(queued.queue_depth <= 20, "{queued:?}");
+    let (mut collector, _) = listener(port, &received);
+    sink.flush().expect("drained");
+    let lines = wait_for_lines(&received, queued.queue_depth as usize);
+    assert_eq!(
+        lines.len() as u64 + sink.counters().lines_dropped,
+        250,
+        "{queued:?}"
+    );
+    assert!(sink.counters().lines_dropped >= 230);
+    let newest = String::from_utf8(long(249)).expect("utf-8");
+    assert_eq!(lines.last().map(String::as_str), Some(newest.trim_end()));
+    drop(sink);
+    collector.kill().expect("kill");
+    let _ = collector.wait();
+}
+
 #[test]
 fn unix_socket_sink_delivers_lines() {
     let dir = tempfile::tempdir().expect("dir");

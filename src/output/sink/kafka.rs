@@ -6,7 +6,8 @@
 //! is idempotent with `acks=all`, so a retried batch is never written twice,
 //! and each record is keyed by its `network.community_id`, so one
 //! connection's records stay in one partition. Its queue holds at most
-//! `--output-queue` records: a broker outage shorter than that (and than
+//! `--output-queue` records and `--output-queue-bytes` bytes: a broker
+//! outage shorter than that (and than
 //! `message.timeout.ms`, 5 minutes by default) loses nothing. While the queue
 //! is full and the broker still takes records, the output stage waits; once
 //! it stops taking them, new records are dropped and counted
@@ -120,7 +121,13 @@ impl ProducerContext for DeliveryContext {
 }
 
 /// Producer settings tlstap chooses; `--kafka-property` may override any.
-pub fn producer_defaults(queue_records: usize, client_id: &str) -> Vec<(String, String)> {
+pub fn producer_defaults(
+    queue_records: usize,
+    queue_bytes: usize,
+    client_id: &str,
+) -> Vec<(String, String)> {
+    // librdkafka's range: 1 KiB to 2^31 - 1 KiB.
+    let kbytes = (queue_bytes / 1024).clamp(1, i32::MAX as usize);
     [
         ("enable.idempotence", "true".to_string()),
         ("acks", "all".to_string()),
@@ -129,9 +136,9 @@ pub fn producer_defaults(queue_records: usize, client_id: &str) -> Vec<(String, 
             "queue.buffering.max.messages",
             queue_records.max(1).to_string(),
         ),
-        // The record-count bound is the one that should bite, not bytes
-        // (librdkafka's default, 1 GiB, is larger than a sensor wants).
-        ("queue.buffering.max.kbytes", "524288".to_string()),
+        // Records grow with their certificate chains: the count alone does
+        // not bound the memory (librdkafka's default is 1 GiB).
+        ("queue.buffering.max.kbytes", kbytes.to_string()),
     ]
     .into_iter()
     .map(|(key, value)| (key.to_string(), value))
@@ -224,13 +231,14 @@ impl KafkaSink {
     pub fn open(
         target: KafkaTarget,
         queue_records: usize,
+        queue_bytes: usize,
         client_id: &str,
         properties: &[(String, String)],
     ) -> Result<Self, OutputError> {
         let deliveries = Arc::new(Deliveries::default());
         let config = client_config(
             &target,
-            &producer_defaults(queue_records, client_id),
+            &producer_defaults(queue_records, queue_bytes, client_id),
             properties,
         );
         let producer: ThreadedProducer<DeliveryContext> = config

@@ -78,17 +78,32 @@ pub trait Sink: Send {
 }
 
 /// Options that apply to file and network sinks.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SinkOptions {
     /// fsync a file sink after this many records (0: never).
     pub fsync_every: u64,
     /// Lines a network sink holds while its peer is away; beyond it the
     /// oldest (Kafka: the newest) are dropped and counted.
     pub queue_lines: usize,
+    /// Bytes a network sink holds, the same way (records grow with their
+    /// certificate chains: a count alone does not bound the memory).
+    pub queue_bytes: usize,
     /// Kafka: librdkafka properties (`--kafka-property`), over tlstap's defaults.
     pub kafka_properties: Vec<(String, String)>,
     /// Kafka: the producer's `client.id` (the sensor's name).
     pub client_id: String,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        Self {
+            fsync_every: 0,
+            queue_lines: 100_000,
+            queue_bytes: 128 << 20,
+            kafka_properties: Vec::new(),
+            client_id: String::new(),
+        }
+    }
 }
 
 /// Maps a destination to a sink:
@@ -106,19 +121,19 @@ pub fn open_sink(destination: &str, options: &SinkOptions) -> Result<Box<dyn Sin
         if address.is_empty() || !address.contains(':') {
             return Err(OutputError::BadDestination(destination.to_string()));
         }
-        return Ok(Box::new(StreamSink::start(
-            StreamTarget::Tcp(address.to_string()),
-            options.queue_lines,
-        )));
+        return Ok(Box::new(
+            StreamSink::start(StreamTarget::Tcp(address.to_string()), options.queue_lines)
+                .with_queue_bytes(options.queue_bytes),
+        ));
     }
     if let Some(path) = destination.strip_prefix("unix:") {
         if path.is_empty() {
             return Err(OutputError::BadDestination(destination.to_string()));
         }
-        return Ok(Box::new(StreamSink::start(
-            StreamTarget::Unix(path.into()),
-            options.queue_lines,
-        )));
+        return Ok(Box::new(
+            StreamSink::start(StreamTarget::Unix(path.into()), options.queue_lines)
+                .with_queue_bytes(options.queue_bytes),
+        ));
     }
     if let Some(path) = destination.strip_prefix("file:") {
         if path.is_empty() {
@@ -139,6 +154,7 @@ fn open_kafka(destination: &str, options: &SinkOptions) -> Result<Box<dyn Sink>,
     Ok(Box::new(kafka::KafkaSink::open(
         target,
         options.queue_lines,
+        options.queue_bytes,
         &options.client_id,
         &options.kafka_properties,
     )?))

@@ -3,7 +3,8 @@
 //!
 //! The output stage never waits on the network: lines go into a bounded queue
 //! and a sender thread delivers them, reconnecting with exponential backoff.
-//! When the queue is full the oldest line is dropped and counted. A line is
+//! When the queue is full (in lines or in bytes) the oldest line is dropped
+//! and counted. A line is
 //! removed from the queue only after it was written, and the peer is checked
 //! for a close before each write, so a restarted collector loses nothing
 //! while the queue bound holds.
@@ -85,6 +86,8 @@ impl Connection {
 #[derive(Default)]
 struct State {
     lines: VecDeque<Vec<u8>>,
+    /// Bytes in `lines`.
+    bytes: usize,
     closing: bool,
     counters: SinkCounters,
     /// A line is being written (still counted as queued until done).
@@ -111,6 +114,8 @@ pub struct StreamSink {
     target: StreamTarget,
     shared: Arc<Shared>,
     capacity: usize,
+    /// Bytes the queue may hold; the oldest lines go first beyond it.
+    capacity_bytes: usize,
     sender: Option<JoinHandle<()>>,
     /// How long `flush` waits for the queue to drain (end of run).
     drain_timeout: Duration,
@@ -134,9 +139,17 @@ impl StreamSink {
             target,
             shared,
             capacity: capacity.max(1),
+            capacity_bytes: usize::MAX,
             sender,
             drain_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// Bounds the queue in bytes too (a line longer than the bound is still
+    /// queued, alone).
+    pub fn with_queue_bytes(mut self, bytes: usize) -> Self {
+        self.capacity_bytes = bytes.max(1);
+        self
     }
 
     pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
@@ -199,6 +212,7 @@ fn send_loop(target: &StreamTarget, shared: &Shared) {
             // line only if it is still the one at the front.
             if state.lines.front().is_some_and(|front| *front == line) {
                 state.lines.pop_front();
+                state.bytes = state.bytes.saturating_sub(line.len());
             }
             state.counters.lines_delivered += 1;
             shared.wake.notify_all();
@@ -211,10 +225,16 @@ fn send_loop(target: &StreamTarget, shared: &Shared) {
 impl Sink for StreamSink {
     fn write_line(&mut self, line: &[u8]) -> Result<(), OutputError> {
         let mut state = self.shared.lock();
-        if state.lines.len() >= self.capacity {
-            state.lines.pop_front();
+        while state.lines.len() >= self.capacity
+            || state.bytes.saturating_add(line.len()) > self.capacity_bytes
+        {
+            let Some(oldest) = state.lines.pop_front() else {
+                break;
+            };
+            state.bytes = state.bytes.saturating_sub(oldest.len());
             state.counters.lines_dropped += 1;
         }
+        state.bytes += line.len();
         state.lines.push_back(line.to_vec());
         state.counters.lines_queued += 1;
         self.shared.wake.notify_all();
