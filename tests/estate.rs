@@ -21,6 +21,17 @@ const DRIFT: [&str; 4] = [
     "new_client_stack",
 ];
 
+/// `tlstap inventory --json` of an inventory file.
+fn inventory_json(path: &Path) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["inventory", "--json"])
+        .arg(path)
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
 /// One `read --inventory` run; the drift findings of each TLS record, in order.
 fn run(inventory: &Path, files: &[&str]) -> Vec<Vec<String>> {
     let policy = sample("policy.toml");
@@ -383,12 +394,7 @@ fn ingest_judges_drift_across_sensors() {
         stderr.contains("drift findings judged across sensors") && !stderr.contains("; 0 drift"),
         "{stderr}"
     );
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
-        .args(["inventory", "--json"])
-        .arg(&estate)
-        .output()
-        .expect("run");
-    let inventory: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let inventory = inventory_json(&estate);
     let text = inventory.to_string();
     assert!(text.contains("negotiation_changed"), "{text}");
     assert!(text.contains("downgrade"), "{text}");
@@ -429,12 +435,7 @@ allow = ["negotiation_changed"]
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
-        .args(["inventory", "--json"])
-        .arg(&estate)
-        .output()
-        .expect("run");
-    let inventory: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let inventory = inventory_json(&estate);
     let drift: Vec<&serde_json::Value> = inventory["drift"]
         .as_array()
         .expect("drift")

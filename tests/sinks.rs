@@ -63,18 +63,36 @@ fn wait_for_lines(file: &std::path::Path, count: usize) -> Vec<String> {
     }
 }
 
+/// A directory for a python3 collector's file, or None (skipped, said) when
+/// python3 is missing.
+fn collector_dir() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("skipped: python3 not available");
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let received = dir.path().join("received.ndjson");
+    Some((dir, received))
+}
+
+/// A port reserved, then released: nobody listens there yet.
+fn unused_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 fn line(n: usize) -> Vec<u8> {
     format!("{{\"n\":{n}}}\n").into_bytes()
 }
 
 #[test]
 fn tcp_sink_survives_a_collector_restart_without_losing_records() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("skipped: python3 not available");
+    let Some((_dir, received)) = collector_dir() else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("dir");
-    let received = dir.path().join("received.ndjson");
+    };
     let (mut collector, port) = listener(0, &received);
     let mut sink = StreamSink::start(StreamTarget::Tcp(format!("127.0.0.1:{port}")), 1000);
     for n in 0..100 {
@@ -111,18 +129,10 @@ fn tcp_sink_survives_a_collector_restart_without_losing_records() {
 
 #[test]
 fn full_queue_drops_the_oldest_and_counts_exactly_what_is_missing() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("skipped: python3 not available");
+    let Some((_dir, received)) = collector_dir() else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("dir");
-    let received = dir.path().join("received.ndjson");
-    // Reserve a port, then release it: nobody listens there yet.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    };
+    let port = unused_port();
     // No collector yet: 250 records into a queue of 100.
     let mut sink = StreamSink::start(StreamTarget::Tcp(format!("127.0.0.1:{port}")), 100);
     for n in 0..250 {
@@ -155,17 +165,10 @@ fn full_queue_drops_the_oldest_and_counts_exactly_what_is_missing() {
 /// of 1,000 lines but 2,000 bytes keeps only the newest lines that fit.
 #[test]
 fn full_queue_in_bytes_drops_the_oldest_and_counts_them() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("skipped: python3 not available");
+    let Some((_dir, received)) = collector_dir() else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("dir");
-    let received = dir.path().join("received.ndjson");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    };
+    let port = unused_port();
     // 100-byte lines (a record with its padding), none delivered yet.
     let long = |n: usize| {
         let mut text = format!("{{\"n\":{n},\"pad\":\"");
