@@ -427,7 +427,6 @@ impl Observation {
     }
 }
 
-/// A TLS version as policy files write it: "1.3", "1.2", "1.1", "1.0", "ssl3".
 /// Applies the policy's exceptions to findings raised outside a sensor (the
 /// estate drift at ingest), as the output stage applies them to a session's
 /// own: covered findings become info and name the exception; an expired one
@@ -436,6 +435,7 @@ pub fn apply_exceptions(session: &Observation, policy: &Policy, findings: &mut V
     exception::apply(session, policy, findings);
 }
 
+/// A TLS version as policy files write it: "1.3", "1.2", "1.1", "1.0", "ssl3".
 pub fn parse_version(text: &str) -> Option<ProtocolVersion> {
     Some(
         match text

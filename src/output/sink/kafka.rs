@@ -7,8 +7,8 @@
 //! and each record is keyed by its `network.community_id`, so one
 //! connection's records stay in one partition. Its queue holds at most
 //! `--output-queue` records and `--output-queue-bytes` bytes: a broker
-//! outage shorter than that (and than
-//! `message.timeout.ms`, 5 minutes by default) loses nothing. While the queue
+//! outage shorter than that (and than `message.timeout.ms`, 5 minutes by
+//! default) loses nothing. While the queue
 //! is full and the broker still takes records, the output stage waits; once
 //! it stops taking them, new records are dropped and counted
 //! (`sink_queue_full`). Deliveries that fail for good count as

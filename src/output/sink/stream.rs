@@ -4,10 +4,9 @@
 //! The output stage never waits on the network: lines go into a bounded queue
 //! and a sender thread delivers them, reconnecting with exponential backoff.
 //! When the queue is full (in lines or in bytes) the oldest line is dropped
-//! and counted. A line is
-//! removed from the queue only after it was written, and the peer is checked
-//! for a close before each write, so a restarted collector loses nothing
-//! while the queue bound holds.
+//! and counted. A line is removed from the queue only after it was written,
+//! and the peer is checked for a close before each write, so a restarted
+//! collector loses nothing while the queue bounds hold.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
