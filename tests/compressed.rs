@@ -205,3 +205,52 @@ fn a_zstd_frame_asking_for_a_2_gib_window_is_refused_not_allocated() {
         "{stderr}"
     );
 }
+
+/// Regression (found by mutating corpus captures): a record libpcap refuses
+/// early in a large gzip capture. libpcap stops reading the pipe with
+/// hundreds of kilobytes still to come, so the thread feeding it is stuck
+/// writing; the run used to wait for that thread forever. It must end with
+/// the one-line error.
+#[test]
+fn regression_a_bad_record_early_in_a_large_compressed_capture_ends_the_run() {
+    let dir = temp_dir();
+    let bytes = std::fs::read(sample("stacks.pcap")).expect("read");
+    // The records five times over (~380 KB): far more than a pipe holds.
+    let (header, records) = bytes.split_at(24);
+    let mut capture = header.to_vec();
+    for _ in 0..5 {
+        capture.extend_from_slice(records);
+    }
+    // The first record's captured length (bytes 8..12 of its header, little
+    // endian) far beyond the snaplen.
+    capture[24 + 8..24 + 12].copy_from_slice(&0x2ac0_0000u32.to_le_bytes());
+    let path = dir.path().join("bad-record.pcap.gz");
+    std::fs::write(&path, gzip(&capture)).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["read", "-q", "-o", "/dev/null", path.to_str().expect("p")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("tlstap still running after 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let line = stderr.trim();
+    assert_eq!(line.lines().count(), 1, "{stderr}");
+    assert!(
+        line.starts_with(&format!("tlstap: error: {}: ", path.display()))
+            && line.contains("invalid packet capture length"),
+        "{line}"
+    );
+}

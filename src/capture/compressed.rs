@@ -25,6 +25,8 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const PEEK_LENGTH: usize = 4;
 /// Size of the feeder's copy buffer.
 const CHUNK: usize = 64 * 1024;
+/// How long [`Feeder::finish`] waits for the thread to end.
+const FINISH_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 /// Largest zstd window accepted: 2^27 = 128 MiB, zstd's own decoding default
 /// (and what `zstd -d` accepts without `--memory`). A hostile frame cannot
 /// make the decoder allocate more; gzip's window is 32 KiB by design.
@@ -152,7 +154,23 @@ impl Feeder {
     /// failed), and returns why the input could not be read to its end, if
     /// it could not: a corrupt or cut compressed stream, or a read error.
     /// Later calls return `None`.
+    ///
+    /// The wait is bounded: when libpcap fails on a bad record with input
+    /// left, nobody reads the pipe any more and the thread is stuck writing
+    /// into it until the capture (and so the read end) is dropped. Joining
+    /// it then would never return. A thread that has ended closed its end
+    /// just before, so the bound is only ever reached in that case, and the
+    /// input then has no fault of its own to report.
     pub fn finish(&mut self) -> Option<String> {
+        let deadline = std::time::Instant::now() + FINISH_WAIT;
+        while !self.thread.as_ref()?.is_finished() {
+            if std::time::Instant::now() >= deadline {
+                // Detached: it ends on its own once the read end closes.
+                drop(self.thread.take());
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let thread = self.thread.take()?;
         match thread.join() {
             Ok(Ok(())) => None,
