@@ -779,6 +779,17 @@ pub fn report(args: ReportArgs) -> Result<i32> {
 fn install_signals() -> Result<Controls> {
     let controls = Controls::default();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal asks for a clean stop (records flushed, stats
+        // written); a second one ends the process at once (128 + signal), for
+        // a run that cannot get to its next check (a read blocked on a silent
+        // stdin). The conditional exit runs first, so it fires only when the
+        // flag was already set.
+        signal_hook::flag::register_conditional_shutdown(
+            signal,
+            128 + signal,
+            Arc::clone(&controls.stop),
+        )
+        .context("installing signal handlers")?;
         signal_hook::flag::register(signal, Arc::clone(&controls.stop))
             .context("installing signal handlers")?;
     }

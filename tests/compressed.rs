@@ -254,3 +254,43 @@ fn regression_a_bad_record_early_in_a_large_compressed_capture_ends_the_run() {
         "{line}"
     );
 }
+
+/// A read blocked on a silent stdin cannot reach its next stop check: the
+/// first SIGTERM asks for a clean stop and changes nothing yet; a second one
+/// ends the process at once (143 = 128 + SIGTERM).
+#[test]
+fn a_second_sigterm_ends_a_read_blocked_on_stdin() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlstap"))
+        .args(["read", "-q", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kept open and silent until the end of the test.
+    let _stdin = child.stdin.take().expect("stdin");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let wait_exit = |child: &mut std::process::Child, within: std::time::Duration| {
+        let started = std::time::Instant::now();
+        while started.elapsed() < within {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    };
+    // Let it install its handlers and block on the read.
+    assert!(wait_exit(&mut child, std::time::Duration::from_secs(1)).is_none());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    assert!(
+        wait_exit(&mut child, std::time::Duration::from_millis(300)).is_none(),
+        "the first SIGTERM waits for the read"
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let status = wait_exit(&mut child, std::time::Duration::from_secs(10));
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(143));
+}
