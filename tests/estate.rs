@@ -119,11 +119,7 @@ fn drift_across_runs_is_raised_exactly_where_the_estate_changed() {
         table.contains("samples-api  owner platform-team"),
         "{table}"
     );
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
-        .args(["inventory", "--json", inventory.to_str().expect("p")])
-        .output()
-        .expect("run");
-    let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let snapshot = inventory_json(&inventory);
     assert_eq!(snapshot["runs"].as_array().expect("runs").len(), 4);
     let mut drift: Vec<&str> = snapshot["drift"]
         .as_array()
@@ -160,11 +156,7 @@ fn the_report_shows_the_inventorys_numbers() {
     let files: Vec<&str> = all.iter().map(String::as_str).collect();
     run(&inventory, &files);
     let inv = inventory.to_str().expect("p");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
-        .args(["inventory", "--json", inv])
-        .output()
-        .expect("run");
-    let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let snapshot = inventory_json(&inventory);
     let services = snapshot["services"].as_array().expect("services");
     let sessions: u64 = services
         .iter()
@@ -259,12 +251,7 @@ fn the_inventory_sees_every_session_whatever_the_output_filters_drop() {
     assert_eq!(stats["inventory_records"], sessions);
     // And the two inventories hold the same findings.
     let snapshot = |name: &str| -> serde_json::Value {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
-            .args(["inventory", "--json"])
-            .arg(dir.path().join(name))
-            .output()
-            .expect("run");
-        let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        let snapshot = inventory_json(&dir.path().join(name));
         snapshot["services"]
             .as_array()
             .expect("services")
@@ -311,12 +298,7 @@ fn regression_retention_applies_at_the_end_of_the_run_that_aged_the_rows() {
         ]);
         assert_eq!(code, 0, "{stderr}");
     }
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tlstap"))
-        .args(["inventory", "--json", inventory.to_str().expect("p")])
-        .output()
-        .expect("tlstap inventory");
-    assert!(output.status.success());
-    let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let snapshot = inventory_json(&inventory);
     let services: Vec<&str> = snapshot["services"]
         .as_array()
         .expect("services")

@@ -94,18 +94,6 @@ pub struct SinkOptions {
     pub client_id: String,
 }
 
-impl Default for SinkOptions {
-    fn default() -> Self {
-        Self {
-            fsync_every: 0,
-            queue_lines: 100_000,
-            queue_bytes: 128 << 20,
-            kafka_properties: Vec::new(),
-            client_id: String::new(),
-        }
-    }
-}
-
 /// Maps a destination to a sink:
 /// `-` stdout; `file:PATH` append; a bare `PATH` create/truncate;
 /// `tcp://HOST:PORT` and `unix:PATH` newline-delimited JSON streams;
